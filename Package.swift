@@ -1,0 +1,47 @@
+// swift-tools-version: 6.0
+// pix2pix-swift: a data-parallel Pix2Pix trainer on CPUs (OpenBLAS + OpenMPI).
+//
+// Module graph (runs one way): CBLAS → Tensor → Layers → pix2pix (CLI).
+import PackageDescription
+import Foundation
+
+// The tuned build targets Haswell (AVX2 + FMA): without it Swift's `addingProduct`
+// is a library call and elementwise loops stay 128-bit. `PIX2PIX_PORTABLE=1` builds for
+// the baseline x86-64 instead.
+let portable = ProcessInfo.processInfo.environment["PIX2PIX_PORTABLE"] != nil
+let tuned: [SwiftSetting] = portable ? [] : [
+    .unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux])),
+]
+let fast: [SwiftSetting] = tuned + [
+    .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "pix2pix-swift",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "pix2pix", targets: ["pix2pix"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: fast),
+        .target(name: "Layers", dependencies: ["Tensor"], swiftSettings: fast),
+        .executableTarget(
+            name: "pix2pix",
+            dependencies: [
+                "Tensor", "Layers",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: fast),
+        .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
+        .testTarget(
+            name: "LayersTests", dependencies: ["Layers", "Tensor", "TestSupport"],
+            exclude: ["Fixtures"]),
+    ]
+)

@@ -1,0 +1,66 @@
+import Tensor
+
+/// `torch.optim.Adam(params, lr, betas=(β1, β2), eps=1e-8, weight_decay=0)` over one
+/// arena, one loop. Per element at step t (PyTorch's single-tensor CPU path):
+///   m ← lerp(m, g, 1 − β1);  v ← β2·v + (1 − β2)·g²
+///   p ← p − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + eps)
+/// The bias corrections are computed in Double, as PyTorch does with Python floats.
+public final class Adam {
+    public let arena: ParameterArena
+    /// Learning rate; schedules change it between steps.
+    public var learningRate: Float
+    public let beta1: Float
+    public let beta2: Float
+    public let eps: Float
+    /// Steps taken (PyTorch's `state['step']`).
+    public var step = 0
+    /// First and second moments, laid out as `arena.values`.
+    public let exp_avg: UnsafeMutableBufferPointer<Float>
+    public let exp_avg_sq: UnsafeMutableBufferPointer<Float>
+
+    public init(arena: ParameterArena, learningRate: Float = 2e-4, beta1: Float = 0.5,
+                beta2: Float = 0.999, eps: Float = 1e-8) {
+        precondition(arena.isFinalized, "Adam needs a finalized arena")
+        self.arena = arena
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        exp_avg = .allocate(capacity: arena.parameterCount)
+        exp_avg.initialize(repeating: 0)
+        exp_avg_sq = .allocate(capacity: arena.parameterCount)
+        exp_avg_sq.initialize(repeating: 0)
+    }
+
+    deinit {
+        exp_avg.deallocate()
+        exp_avg_sq.deallocate()
+    }
+
+    /// One update of every parameter from `arena.grads`.
+    public func update() {
+        step += 1
+        let t = Double(step)
+        let bc1 = 1 - pow(Double(beta1), t)
+        let bc2 = 1 - pow(Double(beta2), t)
+        let stepSize = Float(Double(learningRate) / bc1)
+        let bc2Sqrt = Float(bc2.squareRoot())
+        let w = 1 - beta1, b2 = beta2, c2 = 1 - beta2, e = eps
+        let p = arena.values.baseAddress!, g = arena.grads.baseAddress!
+        let m = exp_avg.baseAddress!, v = exp_avg_sq.baseAddress!
+        let lowWeight = abs(w) < 0.5
+        for i in 0..<arena.parameterCount {
+            let gi = g[i]
+            // torch.lerp's two-sided formula, so m matches bit for bit.
+            m[i] = lowWeight ? m[i] + w * (gi - m[i]) : gi - (gi - m[i]) * (1 - w)
+            v[i] = v[i] * b2 + c2 * gi * gi
+            p[i] -= stepSize * (m[i] / (v[i].squareRoot() / bc2Sqrt + e))
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif

@@ -1,0 +1,128 @@
+import Tensor
+
+/// 2-D convolution, `torch.nn.Conv2d(inputChannels, outputChannels, kernelSize, stride,
+/// padding, bias=bias)`.
+///
+/// Parameters `<name>.weight` (OC, C, K, K) and `<name>.bias` (OC).
+/// x (N, C, H, W) → y (N, OC, OH, OW) with OH = (H + 2P − K) / S + 1.
+///
+/// Per sample: cols = im2col(x[n]) (C·K·K, OH·OW); y[n] = W (OC, C·K·K) · cols + b.
+/// Backward recomputes cols instead of caching them (memory over a cheap copy):
+/// dW += dy[n] · colsᵀ, db += Σ dy[n], dx[n] = col2im(Wᵀ · dy[n]).
+public final class Conv2d {
+    public let inputChannels: Int
+    public let outputChannels: Int
+    public let kernelSize: Int
+    public let stride: Int
+    public let padding: Int
+    public let weight: ParameterArena.Entry
+    public let bias: ParameterArena.Entry?
+
+    private let output = TensorBuffer()
+    private let inputGrad = TensorBuffer()
+    private let cols = TensorBuffer()
+    private var input: Tensor?
+
+    public init(
+        _ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1,
+        padding: Int = 0, bias: Bool = true, name: String, arena: ParameterArena
+    ) {
+        self.inputChannels = inputChannels
+        self.outputChannels = outputChannels
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+        weight = arena.parameter(
+            join(name, "weight"), shape: [outputChannels, inputChannels, kernelSize, kernelSize])
+        self.bias = bias ? arena.parameter(join(name, "bias"), shape: [outputChannels]) : nil
+    }
+
+    public func geometry(for s: Shape) -> ConvGeometry {
+        ConvGeometry(channels: s.c, height: s.h, width: s.w, kernel: kernelSize, stride: stride,
+                     padding: padding)
+    }
+
+    public func outputShape(for s: Shape) -> Shape {
+        let g = geometry(for: s)
+        return Shape(s.n, outputChannels, g.outHeight, g.outWidth)
+    }
+
+    /// Multiply-adds ×2 of one forward pass (the GEMMs), for GFLOP/s reports.
+    public func flops(for s: Shape) -> Double {
+        let g = geometry(for: s)
+        return 2 * Double(s.n * outputChannels * g.colRows * g.colCols)
+    }
+
+    public func forward(_ x: Tensor) -> Tensor {
+        precondition(x.shape.c == inputChannels, "Conv2d expects \(inputChannels) channels, got \(x.shape)")
+        let g = geometry(for: x.shape)
+        let y = output.view(outputShape(for: x.shape))
+        let w = weight.value
+        let plane = g.colCols
+        for n in 0..<x.shape.n {
+            let c = columns(x.sample(n), g)
+            sgemm(m: outputChannels, n: plane, k: g.colRows, a: w, lda: g.colRows,
+                  b: c, ldb: plane, c: y.sample(n), ldc: plane)
+            if let bias {
+                let b = bias.value
+                for oc in 0..<outputChannels {
+                    let row = y.sample(n) + oc * plane
+                    let v = b[oc]
+                    for i in 0..<plane { row[i] += v }
+                }
+            }
+        }
+        input = x
+        return y
+    }
+
+    /// Accumulates dW and db; returns dx unless `inputGradient` is false (first layer).
+    @discardableResult
+    public func backward(_ dy: Tensor, inputGradient: Bool = true) -> Tensor? {
+        guard let x = input else { preconditionFailure("Conv2d.backward before forward") }
+        let g = geometry(for: x.shape)
+        let plane = g.colCols
+        let dx = inputGradient ? inputGrad.view(x.shape) : nil
+        for n in 0..<x.shape.n {
+            let d = dy.sample(n)
+            if let bias { addRowSums(d, rows: outputChannels, cols: plane, into: bias.grad) }
+            let c = columns(x.sample(n), g)
+            sgemm(transB: true, m: outputChannels, n: g.colRows, k: plane, a: d, lda: plane,
+                  b: c, ldb: plane, beta: 1, c: weight.grad, ldc: g.colRows)
+            guard let dx else { continue }
+            if g.isIdentity {
+                sgemm(transA: true, m: g.colRows, n: plane, k: outputChannels, a: weight.value,
+                      lda: g.colRows, b: d, ldb: plane, c: dx.sample(n), ldc: plane)
+            } else {
+                let dc = cols.view(Shape(1, 1, g.colRows, plane)).data
+                sgemm(transA: true, m: g.colRows, n: plane, k: outputChannels, a: weight.value,
+                      lda: g.colRows, b: d, ldb: plane, c: dc, ldc: plane)
+                col2im(dc, g, dx.sample(n))
+            }
+        }
+        return dx
+    }
+
+    /// The column matrix of one sample (the sample itself for 1×1 stride-1 convolutions).
+    private func columns(_ x: UnsafeMutablePointer<Float>, _ g: ConvGeometry) -> UnsafeMutablePointer<Float> {
+        if g.isIdentity { return x }
+        let c = cols.view(Shape(1, 1, g.colRows, g.colCols)).data
+        im2col(x, g, c)
+        return c
+    }
+}
+
+/// `prefix.suffix`, or `suffix` alone for an unnamed layer.
+func join(_ prefix: String, _ suffix: String) -> String {
+    prefix.isEmpty ? suffix : "\(prefix).\(suffix)"
+}
+
+/// out[r] += Σ_j m[r, j] for a (rows, cols) matrix, summed in Double.
+func addRowSums(_ m: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
+    for r in 0..<rows {
+        let row = m + r * cols
+        var s: Double = 0
+        for j in 0..<cols { s += Double(row[j]) }
+        out[r] += Float(s)
+    }
+}

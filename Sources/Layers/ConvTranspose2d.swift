@@ -1,0 +1,107 @@
+import Tensor
+
+/// Transposed 2-D convolution, `torch.nn.ConvTranspose2d(inputChannels, outputChannels,
+/// kernelSize, stride, padding, output_padding, bias=bias)`: the adjoint of `Conv2d`.
+///
+/// Parameters `<name>.weight` (C, OC, K, K) — PyTorch's layout, input channels first —
+/// and `<name>.bias` (OC). x (N, C, H, W) → y (N, OC, OH, OW) with
+/// OH = (H − 1)·S − 2P + K + output_padding.
+///
+/// Per sample: cols = Wᵀ (OC·K·K, C) · x[n] (C, H·W); y[n] = col2im(cols) + b, where the
+/// col2im geometry is that of a convolution from (OH, OW) down to (H, W).
+/// Backward: dcols = im2col(dy[n]); dx[n] = W · dcols; dW += x[n] · dcolsᵀ; db += Σ dy[n].
+public final class ConvTranspose2d {
+    public let inputChannels: Int
+    public let outputChannels: Int
+    public let kernelSize: Int
+    public let stride: Int
+    public let padding: Int
+    public let outputPadding: Int
+    public let weight: ParameterArena.Entry
+    public let bias: ParameterArena.Entry?
+
+    private let output = TensorBuffer()
+    private let inputGrad = TensorBuffer()
+    private let cols = TensorBuffer()
+    private var input: Tensor?
+
+    public init(
+        _ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1,
+        padding: Int = 0, outputPadding: Int = 0, bias: Bool = true, name: String,
+        arena: ParameterArena
+    ) {
+        precondition(outputPadding < max(stride, 1), "output_padding must be smaller than stride")
+        self.inputChannels = inputChannels
+        self.outputChannels = outputChannels
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+        self.outputPadding = outputPadding
+        weight = arena.parameter(
+            join(name, "weight"), shape: [inputChannels, outputChannels, kernelSize, kernelSize])
+        self.bias = bias ? arena.parameter(join(name, "bias"), shape: [outputChannels]) : nil
+    }
+
+    public func outputShape(for s: Shape) -> Shape {
+        Shape(s.n, outputChannels,
+              (s.h - 1) * stride - 2 * padding + kernelSize + outputPadding,
+              (s.w - 1) * stride - 2 * padding + kernelSize + outputPadding)
+    }
+
+    /// The convolution geometry whose input is our output and whose output is our input.
+    public func geometry(for s: Shape) -> ConvGeometry {
+        let o = outputShape(for: s)
+        return ConvGeometry(channels: outputChannels, height: o.h, width: o.w, kernel: kernelSize,
+                            stride: stride, padding: padding, outHeight: s.h, outWidth: s.w)
+    }
+
+    public func flops(for s: Shape) -> Double {
+        2 * Double(s.n * inputChannels * outputChannels * kernelSize * kernelSize * s.h * s.w)
+    }
+
+    public func forward(_ x: Tensor) -> Tensor {
+        precondition(x.shape.c == inputChannels, "ConvTranspose2d expects \(inputChannels) channels, got \(x.shape)")
+        let g = geometry(for: x.shape)
+        let y = output.view(outputShape(for: x.shape))
+        let plane = g.colCols                      // H·W of the input
+        let c = cols.view(Shape(1, 1, g.colRows, plane)).data
+        let outPlane = y.shape.planeCount
+        for n in 0..<x.shape.n {
+            sgemm(transA: true, m: g.colRows, n: plane, k: inputChannels, a: weight.value,
+                  lda: g.colRows, b: x.sample(n), ldb: plane, c: c, ldc: plane)
+            col2im(c, g, y.sample(n))
+            if let bias {
+                let b = bias.value
+                for oc in 0..<outputChannels {
+                    let row = y.sample(n) + oc * outPlane
+                    let v = b[oc]
+                    for i in 0..<outPlane { row[i] += v }
+                }
+            }
+        }
+        input = x
+        return y
+    }
+
+    /// Accumulates dW and db; returns dx unless `inputGradient` is false.
+    @discardableResult
+    public func backward(_ dy: Tensor, inputGradient: Bool = true) -> Tensor? {
+        guard let x = input else { preconditionFailure("ConvTranspose2d.backward before forward") }
+        let g = geometry(for: x.shape)
+        let plane = g.colCols
+        let dx = inputGradient ? inputGrad.view(x.shape) : nil
+        let dc = cols.view(Shape(1, 1, g.colRows, plane)).data
+        for n in 0..<x.shape.n {
+            let d = dy.sample(n)
+            if let bias { addRowSums(d, rows: outputChannels, cols: dy.shape.planeCount, into: bias.grad) }
+            im2col(d, g, dc)
+            sgemm(transB: true, m: inputChannels, n: g.colRows, k: plane, a: x.sample(n), lda: plane,
+                  b: dc, ldb: plane, beta: 1, c: weight.grad, ldc: g.colRows)
+            if let dx {
+                sgemm(m: inputChannels, n: plane, k: g.colRows, a: weight.value, lda: g.colRows,
+                      b: dc, ldb: plane, c: dx.sample(n), ldc: plane)
+            }
+        }
+        return dx
+    }
+}

@@ -1,0 +1,31 @@
+import Tensor
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
+
+/// `torch.nn.Tanh()`: y = tanh(x). Backward from the output: dx = dy·(1 − y²).
+public final class Tanh {
+    private let output = TensorBuffer()
+    private let inputGrad = TensorBuffer()
+    private var y: Tensor?
+
+    public init() {}
+
+    public func forward(_ x: Tensor) -> Tensor {
+        let y = output.view(x.shape)
+        let p = x.data, o = y.data
+        for i in 0..<x.count { o[i] = tanhf(p[i]) }
+        self.y = y
+        return y
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard let y else { preconditionFailure("Tanh.backward before forward") }
+        let dx = inputGrad.view(y.shape)
+        let q = y.data, d = dy.data, o = dx.data
+        for i in 0..<y.count { o[i] = d[i] * (1 - q[i] * q[i]) }
+        return dx
+    }
+}

@@ -1,0 +1,107 @@
+/// Geometry of a 2-D convolution window over one sample.
+///
+/// Input plane (H, W), square kernel K, stride S, zero padding P, output plane (OH, OW).
+/// For a transposed convolution the roles swap: its output is this "input" and its input
+/// is this "output"; `outH`/`outW` are given explicitly so output_padding fits.
+public struct ConvGeometry: Equatable, Sendable {
+    public let channels: Int
+    public let height: Int, width: Int
+    public let kernel: Int, stride: Int, padding: Int
+    public let outHeight: Int, outWidth: Int
+
+    public init(channels: Int, height: Int, width: Int, kernel: Int, stride: Int, padding: Int,
+                outHeight: Int? = nil, outWidth: Int? = nil) {
+        self.channels = channels
+        self.height = height; self.width = width
+        self.kernel = kernel; self.stride = stride; self.padding = padding
+        self.outHeight = outHeight ?? (height + 2 * padding - kernel) / stride + 1
+        self.outWidth = outWidth ?? (width + 2 * padding - kernel) / stride + 1
+    }
+
+    /// Rows of the column matrix: C·K·K.
+    @inlinable public var colRows: Int { channels * kernel * kernel }
+    /// Columns of the column matrix: OH·OW.
+    @inlinable public var colCols: Int { outHeight * outWidth }
+    /// True when the column matrix is the input itself (1×1, stride 1, no padding).
+    @inlinable public var isIdentity: Bool { kernel == 1 && stride == 1 && padding == 0 }
+}
+
+/// Unfolds one sample into columns: `cols[(c·K + kh)·K + kw, oh·OW + ow]
+/// = x[c, oh·S − P + kh, ow·S − P + kw]`, zero outside the image (PyTorch's `unfold`).
+///
+/// x is (C, H, W); cols is (C·K·K, OH·OW).
+public func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeMutablePointer<Float>) {
+    let H = g.height, W = g.width, K = g.kernel, S = g.stride, P = g.padding
+    let OH = g.outHeight, OW = g.outWidth
+    var row = cols
+    for c in 0..<g.channels {
+        let plane = x + c * H * W
+        for kh in 0..<K {
+            for kw in 0..<K {
+                // Valid output columns for this kw: 0 <= ow*S - P + kw < W.
+                let (owLo, owHi) = validRange(offset: kw - P, stride: S, extent: W, count: OW)
+                for oh in 0..<OH {
+                    let dst = row + oh * OW
+                    let ih = oh * S - P + kh
+                    if ih < 0 || ih >= H {
+                        dst.update(repeating: 0, count: OW)
+                        continue
+                    }
+                    let src = plane + ih * W + (kw - P)
+                    if owLo > 0 { dst.update(repeating: 0, count: owLo) }
+                    if S == 1 {
+                        (dst + owLo).update(from: src + owLo, count: owHi - owLo)
+                    } else {
+                        var ow = owLo
+                        while ow < owHi { dst[ow] = src[ow * S]; ow += 1 }
+                    }
+                    if owHi < OW { (dst + owHi).update(repeating: 0, count: OW - owHi) }
+                }
+                row += OH * OW
+            }
+        }
+    }
+}
+
+/// Folds columns back, summing overlaps: the adjoint of `im2col` (PyTorch's `fold`).
+///
+/// cols is (C·K·K, OH·OW); x is (C, H, W) and is overwritten.
+public func col2im(_ cols: UnsafePointer<Float>, _ g: ConvGeometry, _ x: UnsafeMutablePointer<Float>) {
+    let H = g.height, W = g.width, K = g.kernel, S = g.stride, P = g.padding
+    let OH = g.outHeight, OW = g.outWidth
+    x.update(repeating: 0, count: g.channels * H * W)
+    var row = cols
+    for c in 0..<g.channels {
+        let plane = x + c * H * W
+        for kh in 0..<K {
+            for kw in 0..<K {
+                let (owLo, owHi) = validRange(offset: kw - P, stride: S, extent: W, count: OW)
+                for oh in 0..<OH {
+                    let ih = oh * S - P + kh
+                    if ih < 0 || ih >= H { continue }
+                    let src = row + oh * OW
+                    let dst = plane + ih * W + (kw - P)
+                    var ow = owLo
+                    if S == 1 {
+                        while ow < owHi { dst[ow] += src[ow]; ow += 1 }
+                    } else {
+                        while ow < owHi { dst[ow * S] += src[ow]; ow += 1 }
+                    }
+                }
+                row += OH * OW
+            }
+        }
+    }
+}
+
+/// The range [lo, hi) of output positions o in 0..<count with 0 <= o·stride + offset < extent.
+@inlinable func validRange(offset: Int, stride: Int, extent: Int, count: Int) -> (Int, Int) {
+    // o*stride >= -offset  →  o >= ceil(-offset / stride)
+    var lo = 0
+    if offset < 0 { lo = (-offset + stride - 1) / stride }
+    // o*stride + offset <= extent - 1  →  o <= floor((extent - 1 - offset) / stride)
+    let lastNumerator = extent - 1 - offset
+    var hi = lastNumerator < 0 ? 0 : lastNumerator / stride + 1
+    lo = min(lo, count); hi = min(max(hi, lo), count)
+    return (lo, hi)
+}

@@ -1,0 +1,114 @@
+/// One network's parameters, gradients and buffers, each in one contiguous allocation.
+///
+/// Layers register their tensors by PyTorch `state_dict` name while the network is being
+/// built (`parameter(_:shape:)`, `buffer(_:shape:)`); `finalize()` then allocates the
+/// arenas and every `Parameter` becomes a view into them. Zeroing gradients is one
+/// `memset`, the optimiser is one loop, gradient averaging is one reduction over `grads`,
+/// and a checkpoint is a walk over `entries`.
+///
+/// Parameters are laid out in registration order. Networks register them in forward
+/// order, so backward produces gradients from the end of the arena towards its start —
+/// the order in which gradient buckets become ready.
+public final class ParameterArena {
+    /// A named tensor inside the arena. `value` and `grad` are valid after `finalize()`.
+    public final class Entry {
+        public let name: String
+        /// PyTorch shape, e.g. [64, 3, 4, 4] for a conv weight.
+        public let shape: [Int]
+        public let count: Int
+        /// True for trainable parameters; false for buffers (BatchNorm running statistics).
+        public let isTrainable: Bool
+        public fileprivate(set) var offset: Int = 0
+        fileprivate unowned let arena: ParameterArena
+
+        fileprivate init(name: String, shape: [Int], isTrainable: Bool, arena: ParameterArena) {
+            self.name = name
+            self.shape = shape
+            self.count = shape.reduce(1, *)
+            self.isTrainable = isTrainable
+            self.arena = arena
+        }
+
+        /// The values (parameter or buffer).
+        @inlinable public var value: UnsafeMutablePointer<Float> { base(false) + offset }
+        /// The gradient; only for trainable parameters.
+        @inlinable public var grad: UnsafeMutablePointer<Float> {
+            precondition(isTrainable, "\(name) is a buffer and has no gradient")
+            return base(true) + offset
+        }
+        public var values: UnsafeMutableBufferPointer<Float> { .init(start: value, count: count) }
+        public var grads: UnsafeMutableBufferPointer<Float> { .init(start: grad, count: count) }
+
+        @usableFromInline func base(_ gradient: Bool) -> UnsafeMutablePointer<Float> {
+            precondition(arena.isFinalized, "arena used before finalize()")
+            if gradient { return arena.grads.baseAddress! }
+            return isTrainable ? arena.values.baseAddress! : arena.bufferValues.baseAddress!
+        }
+    }
+
+    public private(set) var entries: [Entry] = []
+    public private(set) var isFinalized = false
+    /// All trainable values, contiguous.
+    public private(set) var values = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+    /// All gradients, same layout as `values`.
+    public private(set) var grads = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+    /// Non-trainable buffers (running statistics), contiguous.
+    public private(set) var bufferValues = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+
+    public init() {}
+
+    deinit {
+        values.deallocate()
+        grads.deallocate()
+        bufferValues.deallocate()
+    }
+
+    /// Registers a trainable parameter.
+    public func parameter(_ name: String, shape: [Int]) -> Entry {
+        register(name, shape: shape, trainable: true)
+    }
+
+    /// Registers a non-trainable buffer (e.g. `running_mean`).
+    public func buffer(_ name: String, shape: [Int]) -> Entry {
+        register(name, shape: shape, trainable: false)
+    }
+
+    private func register(_ name: String, shape: [Int], trainable: Bool) -> Entry {
+        precondition(!isFinalized, "registering \(name) after finalize()")
+        precondition(!entries.contains { $0.name == name }, "duplicate tensor name \(name)")
+        let e = Entry(name: name, shape: shape, isTrainable: trainable, arena: self)
+        entries.append(e)
+        return e
+    }
+
+    /// Allocates the arenas (zero-filled) and fixes every entry's offset.
+    public func finalize() {
+        precondition(!isFinalized, "finalize() called twice")
+        var p = 0, b = 0
+        for e in entries {
+            if e.isTrainable { e.offset = p; p += e.count } else { e.offset = b; b += e.count }
+        }
+        values = Self.zeroed(p)
+        grads = Self.zeroed(p)
+        bufferValues = Self.zeroed(b)
+        isFinalized = true
+    }
+
+    /// Number of trainable scalars.
+    public var parameterCount: Int { values.count }
+    public var trainable: [Entry] { entries.filter(\.isTrainable) }
+    public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
+
+    /// Sets every gradient to zero (one memset).
+    public func zeroGrad() {
+        grads.update(repeating: 0)
+    }
+
+    private static func zeroed(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
+        let raw = UnsafeMutableRawPointer.allocate(
+            byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        let p = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        p.initialize(repeating: 0, count: max(count, 1))
+        return UnsafeMutableBufferPointer(start: p, count: count)
+    }
+}
