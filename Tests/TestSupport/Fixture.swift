@@ -4,9 +4,12 @@ import Tensor
 
 /// A PyTorch fixture written by a `make_*_fixtures.py` script: one safetensors file of
 /// inputs, weights, outputs and gradients, with the layer's arguments in its metadata.
-public struct Fixture {
+///
+/// A class so that the buffers behind the tensors it hands out live as long as it does.
+public final class Fixture {
     public let name: String
     public let file: SafeTensorsFile
+    private var storage: [TensorBuffer] = []
 
     /// Loads `<directory>/<name>.safetensors`.
     public init(_ name: String, directory: String) throws {
@@ -35,11 +38,12 @@ public struct Fixture {
     public func floats(_ name: String) throws -> [Float] { try file.floats(name) }
     public func has(_ name: String) -> Bool { file.tensors[name] != nil }
 
-    /// A tensor as a buffer with an NCHW shape (lower ranks get leading ones).
-    public func tensor(_ name: String) throws -> TensorBuffer {
-        let s = try file.shape(name)
-        let p = Array(repeating: 1, count: max(0, 4 - s.count)) + s
-        return TensorBuffer(shape: Shape(p[0], p[1], p[2], p[3]), values: try floats(name))
+    /// A tensor with an NCHW shape (lower ranks get leading ones), owned by the fixture.
+    public func tensor(_ name: String) throws -> Tensor {
+        let s = try shape(name)
+        let b = TensorBuffer(shape: s, values: try floats(name))
+        storage.append(b)
+        return b.view(s)
     }
 
     public func shape(_ name: String) throws -> Shape {

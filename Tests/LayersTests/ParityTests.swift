@@ -1,0 +1,155 @@
+import Testing
+import Tensor
+import Layers
+import TestSupport
+
+/// Every layer against PyTorch fixtures (Fixtures/make_layer_fixtures.py): outputs, input
+/// gradients, parameter gradients and running statistics, element by element.
+@Suite struct PyTorchParityTests {
+    static let dir = fixtureDirectory()
+
+    @Test(arguments: ["conv_k4s2p1_bias", "conv_k4s1p1_nobias", "conv_k3s1p1_bias", "conv_k1s1p0_bias",
+                      "conv_k7s1p0_bias", "conv_k3s2p1_nobias", "conv_k4s2p1_tiny"])
+    func conv2d(_ name: String) throws {
+        let f = try Fixture(name, directory: Self.dir)
+        let arena = ParameterArena()
+        let conv = Conv2d(try f.int("in_channels"), try f.int("out_channels"),
+                          kernelSize: try f.int("kernel_size"), stride: try f.int("stride"),
+                          padding: try f.int("padding"), bias: try f.bool("bias"), name: "", arena: arena)
+        arena.finalize()
+        try f.load("weight", into: conv.weight)
+        if let b = conv.bias { try f.load("bias", into: b) }
+        let x = try f.tensor("x"), dy = try f.tensor("dy")
+        let y = conv.forward(x)
+        #expect(y.shape == (try f.shape("y")))
+        expectClose(y, try f.floats("y"), "\(name) y")
+        let dx = conv.backward(dy)!
+        expectClose(dx, try f.floats("dx"), "\(name) dx")
+        expectClose(Array(conv.weight.grads), try f.floats("dweight"), "\(name) dweight")
+        if let b = conv.bias { expectClose(Array(b.grads), try f.floats("dbias"), "\(name) dbias") }
+    }
+
+    @Test(arguments: ["convt_k4s2p1_bias", "convt_k4s2p1_nobias", "convt_k3s2p1op1_bias", "convt_k4s2p1_1x1"])
+    func convTranspose2d(_ name: String) throws {
+        let f = try Fixture(name, directory: Self.dir)
+        let arena = ParameterArena()
+        let conv = ConvTranspose2d(
+            try f.int("in_channels"), try f.int("out_channels"), kernelSize: try f.int("kernel_size"),
+            stride: try f.int("stride"), padding: try f.int("padding"),
+            outputPadding: try f.int("output_padding"), bias: try f.bool("bias"), name: "", arena: arena)
+        arena.finalize()
+        try f.load("weight", into: conv.weight)
+        if let b = conv.bias { try f.load("bias", into: b) }
+        let x = try f.tensor("x"), dy = try f.tensor("dy")
+        let y = conv.forward(x)
+        #expect(y.shape == (try f.shape("y")))
+        expectClose(y, try f.floats("y"), "\(name) y")
+        let dx = conv.backward(dy)!
+        expectClose(dx, try f.floats("dx"), "\(name) dx")
+        expectClose(Array(conv.weight.grads), try f.floats("dweight"), "\(name) dweight")
+        if let b = conv.bias { expectClose(Array(b.grads), try f.floats("dbias"), "\(name) dbias") }
+    }
+
+    @Test(arguments: ["bn_train", "bn_train_small", "bn_eval"])
+    func batchNorm2d(_ name: String) throws {
+        let f = try Fixture(name, directory: Self.dir)
+        let arena = ParameterArena()
+        let bn = BatchNorm2d(try f.int("in_channels"), eps: try f.float("eps"),
+                             momentum: try f.float("momentum"), name: "", arena: arena)
+        arena.finalize()
+        for (key, e) in [("weight", bn.weight), ("bias", bn.bias), ("running_mean", bn.runningMean),
+                         ("running_var", bn.runningVar)] { try f.load(key, into: e) }
+        bn.isTraining = try f.bool("training")
+        let y = bn.forward(try f.tensor("x"))
+        expectClose(y, try f.floats("y"), "\(name) y")
+        let dx = bn.backward(try f.tensor("dy"))
+        expectClose(dx, try f.floats("dx"), "\(name) dx")
+        expectClose(Array(bn.weight.grads), try f.floats("dweight"), "\(name) dweight")
+        expectClose(Array(bn.bias.grads), try f.floats("dbias"), "\(name) dbias")
+        expectClose(Array(bn.runningMean.values), try f.floats("running_mean_after"), "\(name) running_mean")
+        expectClose(Array(bn.runningVar.values), try f.floats("running_var_after"), "\(name) running_var")
+        #expect([bn.numBatchesTracked] == (try f.file.int64s("num_batches_tracked_after")))
+    }
+
+    @Test(arguments: ["in_train", "in_single"])
+    func instanceNorm2d(_ name: String) throws {
+        let f = try Fixture(name, directory: Self.dir)
+        let norm = InstanceNorm2d(try f.int("in_channels"), eps: try f.float("eps"))
+        let y = norm.forward(try f.tensor("x"))
+        expectClose(y, try f.floats("y"), "\(name) y")
+        let dx = norm.backward(try f.tensor("dy"))
+        expectClose(dx, try f.floats("dx"), "\(name) dx")
+    }
+
+    @Test(arguments: ["leakyrelu", "relu", "tanh", "sigmoid", "reflpad3", "reflpad1", "dropout"])
+    func elementwise(_ name: String) throws {
+        let f = try Fixture(name, directory: Self.dir)
+        let x = try f.tensor("x"), dy = try f.tensor("dy")
+        // Compares while the layer (owner of y and dx) is alive.
+        func check<L: AnyObject>(_ l: L, _ forward: (L) -> Tensor, _ backward: (L) -> Tensor) throws {
+            try withExtendedLifetime(l) {
+                let y = forward(l), dx = backward(l)
+                #expect(y.shape == (try f.shape("y")))
+                expectClose(y, try f.floats("y"), "\(name) y")
+                expectClose(dx, try f.floats("dx"), "\(name) dx")
+            }
+        }
+        switch name {
+        case "leakyrelu":
+            try check(LeakyReLU(negativeSlope: try f.float("negative_slope")), { $0.forward(x) }, { $0.backward(dy) })
+        case "relu": try check(ReLU(), { $0.forward(x) }, { $0.backward(dy) })
+        case "tanh": try check(Tanh(), { $0.forward(x) }, { $0.backward(dy) })
+        case "sigmoid": try check(Sigmoid(), { $0.forward(x) }, { $0.backward(dy) })
+        case "dropout":
+            let mask = try f.tensor("mask")
+            try check(Dropout(p: try f.float("p"), random: RandomStream(seed: 0, stream: 0)),
+                      { $0.forward(x, mask: mask) }, { $0.backward(dy) })
+        default: try check(ReflectionPad2d(try f.int("pad")), { $0.forward(x) }, { $0.backward(dy) })
+        }
+    }
+
+    @Test func concat() throws {
+        let f = try Fixture("concat", directory: Self.dir)
+        let cat = Concat()
+        let y = cat.forward(try f.tensor("a"), try f.tensor("b"))
+        expectClose(y, try f.floats("y"), "concat y")
+        let (da, db) = cat.backward(try f.tensor("dy"))
+        expectClose(da, try f.floats("da"), "concat da")
+        expectClose(db, try f.floats("db"), "concat db")
+    }
+
+    @Test(arguments: ["bce_logits_ones", "bce_logits_zeros", "bce_logits_soft", "mse", "mse_ones", "l1"])
+    func loss(_ name: String) throws {
+        let f = try Fixture(name, directory: Self.dir)
+        let loss: MeanLoss = name.hasPrefix("bce") ? BCEWithLogitsLoss() : name.hasPrefix("mse") ? MSELoss() : L1Loss()
+        let x = try f.tensor("input"), t = try f.tensor("target")
+        let value = loss.forward(x, target: .tensor(t))
+        expectClose([value], try f.floats("loss"), "\(name) loss")
+        expectClose(loss.backward(), try f.floats("dinput"), "\(name) dinput")
+        // A constant target (the GAN labels) gives the same as the equivalent tensor.
+        let targets = try f.floats("target")
+        if let first = targets.first, targets.allSatisfy({ $0 == first }) {
+            let v2 = loss.forward(x, target: .value(first))
+            #expect(v2 == value)
+        }
+    }
+
+    @Test(arguments: ["adam", "adam_pix2pix"])
+    func adam(_ name: String) throws {
+        let f = try Fixture(name, directory: Self.dir)
+        let p0 = try f.floats("param0")
+        let arena = ParameterArena()
+        let p = arena.parameter("p", shape: [p0.count])
+        arena.finalize()
+        p.values.update(fromContentsOf: p0)
+        let adam = Adam(arena: arena, learningRate: try f.float("lr"), beta1: try f.float("beta1"),
+                        beta2: try f.float("beta2"), eps: try f.float("eps"))
+        for step in 1...(try f.int("steps")) {
+            p.grads.update(fromContentsOf: try f.floats("grad\(step)"))
+            adam.update()
+            expectClose(Array(p.values), try f.floats("param\(step)"), atol: 1e-6, rtol: 1e-5, "\(name) param\(step)")
+        }
+        expectClose(Array(adam.exp_avg), try f.floats("exp_avg3"), atol: 1e-6, rtol: 1e-5, "\(name) exp_avg")
+        expectClose(Array(adam.exp_avg_sq), try f.floats("exp_avg_sq3"), atol: 1e-7, rtol: 1e-5, "\(name) exp_avg_sq")
+    }
+}
