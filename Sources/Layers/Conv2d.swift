@@ -79,26 +79,34 @@ public final class Conv2d {
     /// Accumulates dW and db; returns dx unless `inputGradient` is false (first layer).
     @discardableResult
     public func backward(_ dy: Tensor, inputGradient: Bool = true) -> Tensor? {
+        accumulateParameterGradients(dy)
+        return inputGradient ? self.inputGradient(dy) : nil
+    }
+
+    /// dW += dy[n] · im2col(x[n])ᵀ and db += Σ dy[n] over the batch.
+    public func accumulateParameterGradients(_ dy: Tensor) {
         guard let x = input else { preconditionFailure("Conv2d.backward before forward") }
         let g = geometry(for: x.shape)
         let plane = g.colCols
-        let dx = inputGradient ? inputGrad.view(x.shape) : nil
         for n in 0..<x.shape.n {
             let d = dy.sample(n)
             if let bias { addRowSums(d, rows: outputChannels, cols: plane, into: bias.grad) }
-            let c = columns(x.sample(n), g)
             sgemm(transB: true, m: outputChannels, n: g.colRows, k: plane, a: d, lda: plane,
-                  b: c, ldb: plane, beta: 1, c: weight.grad, ldc: g.colRows)
-            guard let dx else { continue }
-            if g.isIdentity {
-                sgemm(transA: true, m: g.colRows, n: plane, k: outputChannels, a: weight.value,
-                      lda: g.colRows, b: d, ldb: plane, c: dx.sample(n), ldc: plane)
-            } else {
-                let dc = cols.view(Shape(1, 1, g.colRows, plane)).data
-                sgemm(transA: true, m: g.colRows, n: plane, k: outputChannels, a: weight.value,
-                      lda: g.colRows, b: d, ldb: plane, c: dc, ldc: plane)
-                col2im(dc, g, dx.sample(n))
-            }
+                  b: columns(x.sample(n), g), ldb: plane, beta: 1, c: weight.grad, ldc: g.colRows)
+        }
+    }
+
+    /// dx[n] = col2im(Wᵀ · dy[n]).
+    public func inputGradient(_ dy: Tensor) -> Tensor {
+        guard let x = input else { preconditionFailure("Conv2d.backward before forward") }
+        let g = geometry(for: x.shape)
+        let plane = g.colCols
+        let dx = inputGrad.view(x.shape)
+        for n in 0..<x.shape.n {
+            let target = g.isIdentity ? dx.sample(n) : cols.view(Shape(1, 1, g.colRows, plane)).data
+            sgemm(transA: true, m: g.colRows, n: plane, k: outputChannels, a: weight.value,
+                  lda: g.colRows, b: dy.sample(n), ldb: plane, c: target, ldc: plane)
+            if !g.isIdentity { col2im(target, g, dx.sample(n)) }
         }
         return dx
     }

@@ -83,25 +83,51 @@ public final class ConvTranspose2d {
         return y
     }
 
-    /// Accumulates dW and db; returns dx unless `inputGradient` is false.
+    /// Accumulates dW and db; returns dx unless `inputGradient` is false. The columns of
+    /// dy are unfolded once and serve both gradients.
     @discardableResult
     public func backward(_ dy: Tensor, inputGradient: Bool = true) -> Tensor? {
         guard let x = input else { preconditionFailure("ConvTranspose2d.backward before forward") }
-        let g = geometry(for: x.shape)
-        let plane = g.colCols
         let dx = inputGradient ? inputGrad.view(x.shape) : nil
-        let dc = cols.view(Shape(1, 1, g.colRows, plane)).data
         for n in 0..<x.shape.n {
-            let d = dy.sample(n)
-            if let bias { addRowSums(d, rows: outputChannels, cols: dy.shape.planeCount, into: bias.grad) }
-            im2col(d, g, dc)
-            sgemm(transB: true, m: inputChannels, n: g.colRows, k: plane, a: x.sample(n), lda: plane,
-                  b: dc, ldb: plane, beta: 1, c: weight.grad, ldc: g.colRows)
-            if let dx {
-                sgemm(m: inputChannels, n: plane, k: g.colRows, a: weight.value, lda: g.colRows,
-                      b: dc, ldb: plane, c: dx.sample(n), ldc: plane)
-            }
+            let dc = unfold(dy, n, x.shape)
+            parameterGradients(dy, dc, x, n)
+            if let dx { self.inputGradient(columns: dc, into: dx, n) }
         }
         return dx
+    }
+
+    /// dW += x[n] · im2col(dy[n])ᵀ and db += Σ dy[n] over the batch (benchmarks time this alone).
+    public func accumulateParameterGradients(_ dy: Tensor) {
+        guard let x = input else { preconditionFailure("ConvTranspose2d.backward before forward") }
+        for n in 0..<x.shape.n { parameterGradients(dy, unfold(dy, n, x.shape), x, n) }
+    }
+
+    /// dx[n] = W · im2col(dy[n]) (benchmarks time this alone).
+    public func inputGradient(_ dy: Tensor) -> Tensor {
+        guard let x = input else { preconditionFailure("ConvTranspose2d.backward before forward") }
+        let dx = inputGrad.view(x.shape)
+        for n in 0..<x.shape.n { inputGradient(columns: unfold(dy, n, x.shape), into: dx, n) }
+        return dx
+    }
+
+    private func unfold(_ dy: Tensor, _ n: Int, _ s: Shape) -> UnsafeMutablePointer<Float> {
+        let g = geometry(for: s)
+        let dc = cols.view(Shape(1, 1, g.colRows, g.colCols)).data
+        im2col(dy.sample(n), g, dc)
+        return dc
+    }
+
+    private func parameterGradients(_ dy: Tensor, _ dc: UnsafeMutablePointer<Float>, _ x: Tensor, _ n: Int) {
+        let g = geometry(for: x.shape), plane = g.colCols
+        if let bias { addRowSums(dy.sample(n), rows: outputChannels, cols: dy.shape.planeCount, into: bias.grad) }
+        sgemm(transB: true, m: inputChannels, n: g.colRows, k: plane, a: x.sample(n), lda: plane,
+              b: dc, ldb: plane, beta: 1, c: weight.grad, ldc: g.colRows)
+    }
+
+    private func inputGradient(columns dc: UnsafeMutablePointer<Float>, into dx: Tensor, _ n: Int) {
+        let g = geometry(for: dx.shape), plane = g.colCols
+        sgemm(m: inputChannels, n: plane, k: g.colRows, a: weight.value, lda: g.colRows,
+              b: dc, ldb: plane, c: dx.sample(n), ldc: plane)
     }
 }
