@@ -31,10 +31,11 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]),
         .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: fast),
         .target(name: "Layers", dependencies: ["Tensor"], swiftSettings: fast),
+        .target(name: "Pix2Pix", dependencies: ["Tensor", "Layers"], swiftSettings: fast),
         .executableTarget(
             name: "pix2pix",
             dependencies: [
-                "Tensor", "Layers",
+                "Tensor", "Layers", "Pix2Pix",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast),
@@ -42,6 +43,9 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(
             name: "LayersTests", dependencies: ["Layers", "Tensor", "TestSupport"],
+            exclude: ["Fixtures"]),
+        .testTarget(
+            name: "Pix2PixTests", dependencies: ["Pix2Pix", "Layers", "Tensor", "TestSupport"],
             exclude: ["Fixtures"]),
     ]
 )

@@ -103,10 +103,10 @@ public final class BatchNorm2d {
         return y
     }
 
-    /// Accumulates dγ and dβ and returns dx.
+    /// Accumulates dγ and dβ (unless `parameterGradients` is false) and returns dx.
     ///
     /// Training: dx = γ·rstd/M · (M·dy − Σdy − x̂·Σ(dy·x̂)); eval: dx = γ·rstd·dy.
-    public func backward(_ dy: Tensor) -> Tensor {
+    public func backward(_ dy: Tensor, parameterGradients: Bool = true) -> Tensor {
         guard let xh = xhat else { preconditionFailure("BatchNorm2d.backward before forward") }
         let s = xh.shape, plane = s.planeCount, m = Float(s.n * plane)
         let dx = inputGrad.view(s)
@@ -122,8 +122,10 @@ public final class BatchNorm2d {
                     sumDyXhat += Double(d[i] * q[i])
                 }
             }
-            dgamma[c] += Float(sumDyXhat)
-            dbeta[c] += Float(sumDy)
+            if parameterGradients {
+                dgamma[c] += Float(sumDyXhat)
+                dbeta[c] += Float(sumDy)
+            }
             let k = gamma[c] * rstd[c]
             let meanDy = Float(sumDy) / m, meanDyXhat = Float(sumDyXhat) / m
             for n in 0..<s.n {

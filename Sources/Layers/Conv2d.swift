@@ -76,10 +76,11 @@ public final class Conv2d {
         return y
     }
 
-    /// Accumulates dW and db; returns dx unless `inputGradient` is false (first layer).
+    /// Accumulates dW and db unless `parameterGradients` is false (a frozen network, as D
+    /// in the generator step); returns dx unless `inputGradient` is false (first layer).
     @discardableResult
-    public func backward(_ dy: Tensor, inputGradient: Bool = true) -> Tensor? {
-        accumulateParameterGradients(dy)
+    public func backward(_ dy: Tensor, inputGradient: Bool = true, parameterGradients: Bool = true) -> Tensor? {
+        if parameterGradients { accumulateParameterGradients(dy) }
         return inputGradient ? self.inputGradient(dy) : nil
     }
 

@@ -83,15 +83,15 @@ public final class ConvTranspose2d {
         return y
     }
 
-    /// Accumulates dW and db; returns dx unless `inputGradient` is false. The columns of
-    /// dy are unfolded once and serve both gradients.
+    /// Accumulates dW and db unless `parameterGradients` is false; returns dx unless
+    /// `inputGradient` is false. The columns of dy are unfolded once and serve both.
     @discardableResult
-    public func backward(_ dy: Tensor, inputGradient: Bool = true) -> Tensor? {
+    public func backward(_ dy: Tensor, inputGradient: Bool = true, parameterGradients: Bool = true) -> Tensor? {
         guard let x = input else { preconditionFailure("ConvTranspose2d.backward before forward") }
         let dx = inputGradient ? inputGrad.view(x.shape) : nil
         for n in 0..<x.shape.n {
             let dc = unfold(dy, n, x.shape)
-            parameterGradients(dy, dc, x, n)
+            if parameterGradients { self.parameterGradients(dy, dc, x, n) }
             if let dx { self.inputGradient(columns: dc, into: dx, n) }
         }
         return dx

@@ -46,8 +46,8 @@ import TestSupport
         let arena = ParameterArena()
         let conv = Conv2d(5, 6, kernelSize: k, stride: stride, padding: pad, name: "", arena: arena)
         arena.finalize()
-        conv.weight.values.update(fromContentsOf: randomValues(conv.weight.count, seed: 1, scale: 0.2))
-        conv.bias!.values.update(fromContentsOf: randomValues(6, seed: 2))
+        _ = conv.weight.values.update(fromContentsOf: randomValues(conv.weight.count, seed: 1, scale: 0.2))
+        _ = conv.bias!.values.update(fromContentsOf: randomValues(6, seed: 2))
         let x = randomTensor(s, seed: 3)
         let y = conv.forward(x.view(s))
         let (ref, rs) = Self.directConv(x.view(s).array, s, Array(conv.weight.values), Array(conv.bias!.values),
@@ -63,8 +63,8 @@ import TestSupport
         let conv = ConvTranspose2d(5, 3, kernelSize: k, stride: stride, padding: pad, outputPadding: outPad,
                                    name: "", arena: arena)
         arena.finalize()
-        conv.weight.values.update(fromContentsOf: randomValues(conv.weight.count, seed: 4, scale: 0.2))
-        conv.bias!.values.update(fromContentsOf: randomValues(3, seed: 5))
+        _ = conv.weight.values.update(fromContentsOf: randomValues(conv.weight.count, seed: 4, scale: 0.2))
+        _ = conv.bias!.values.update(fromContentsOf: randomValues(3, seed: 5))
         let x = randomTensor(s, seed: 6)
         let y = conv.forward(x.view(s))
         let (ref, rs) = Self.directConvTranspose(x.view(s).array, s, Array(conv.weight.values),
@@ -82,8 +82,8 @@ import TestSupport
         arena.finalize()
         // Conv weight (6, 4, 4, 4) read as ConvTranspose weight (C_in = 6, C_out = 4, 4, 4).
         let w = randomValues(conv.weight.count, seed: 7)
-        conv.weight.values.update(fromContentsOf: w)
-        convT.weight.values.update(fromContentsOf: w)
+        _ = conv.weight.values.update(fromContentsOf: w)
+        _ = convT.weight.values.update(fromContentsOf: w)
         let sx = Shape(1, 4, 8, 6)
         let x = randomTensor(sx, seed: 8)
         let y = conv.forward(x.view(sx))

@@ -14,7 +14,7 @@ import TestSupport
 
     static func randomize(_ arena: ParameterArena, seed: UInt64) {
         for (k, e) in arena.trainable.enumerated() {
-            e.values.update(fromContentsOf: randomValues(e.count, seed: seed + UInt64(k), scale: 0.3))
+            _ = e.values.update(fromContentsOf: randomValues(e.count, seed: seed + UInt64(k), scale: 0.3))
         }
     }
 
@@ -60,10 +60,10 @@ import TestSupport
         let bn = BatchNorm2d(3, name: "bn", arena: arena)
         arena.finalize()
         bn.reset()
-        bn.runningMean.values.update(fromContentsOf: [0.1, -0.2, 0.3])
-        bn.runningVar.values.update(fromContentsOf: [0.5, 1.5, 2.0])
+        _ = bn.runningMean.values.update(fromContentsOf: [0.1, -0.2, 0.3])
+        _ = bn.runningVar.values.update(fromContentsOf: [0.5, 1.5, 2.0])
         bn.isTraining = training
-        Self.check(arena: arena, input: Shape(2, 3, 3, 4), forward: bn.forward, backward: bn.backward)
+        Self.check(arena: arena, input: Shape(2, 3, 3, 4), forward: bn.forward, backward: { bn.backward($0) })
     }
 
     @Test func instanceNorm2d() {

@@ -141,11 +141,11 @@ import TestSupport
         let arena = ParameterArena()
         let p = arena.parameter("p", shape: [p0.count])
         arena.finalize()
-        p.values.update(fromContentsOf: p0)
+        _ = p.values.update(fromContentsOf: p0)
         let adam = Adam(arena: arena, learningRate: try f.float("lr"), beta1: try f.float("beta1"),
                         beta2: try f.float("beta2"), eps: try f.float("eps"))
         for step in 1...(try f.int("steps")) {
-            p.grads.update(fromContentsOf: try f.floats("grad\(step)"))
+            _ = p.grads.update(fromContentsOf: try f.floats("grad\(step)"))
             adam.update()
             expectClose(Array(p.values), try f.floats("param\(step)"), atol: 1e-6, rtol: 1e-5, "\(name) param\(step)")
         }

@@ -1,0 +1,25 @@
+/// Normalisation layer choice, PT's `--norm`.
+public enum NormKind: String, Sendable, CaseIterable, Codable {
+    case batch, instance, none, syncbatch
+
+    /// PT's `use_bias` rule: convolutions followed by a norm have a bias only with instance
+    /// norm (`norm_layer.func == nn.InstanceNorm2d`); with `none` PT's norm factory is a
+    /// plain function, so the rule also gives no bias.
+    public var convolutionsHaveBias: Bool { self == .instance }
+}
+
+/// What every network needs to know to build itself.
+public struct NetworkContext {
+    public let arena: ParameterArena
+    public let norm: NormKind
+    /// Seed of the dropout masks.
+    public let random: RandomStream
+
+    public init(arena: ParameterArena, norm: NormKind, random: RandomStream) {
+        self.arena = arena
+        self.norm = norm
+        self.random = random
+    }
+}
+
+import Tensor
