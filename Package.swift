@@ -39,6 +39,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast),
+        .systemLibrary(
+            name: "CImage", path: "Sources/CImage", pkgConfig: "libpng",
+            providers: [.apt(["libjpeg62-turbo-dev", "libpng-dev"])]),
+        .target(
+            name: "CImageShim", dependencies: ["CImage"], path: "Sources/CImageShim",
+            linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
+        .target(
+            name: "ImageData", dependencies: ["CImageShim"], path: "Sources/Data",
+            swiftSettings: fast),
+        .testTarget(
+            name: "DataTests", dependencies: ["ImageData"], exclude: ["Fixtures"]),
         .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(
