@@ -9,7 +9,12 @@ import Tensor
 /// checkpoints, so a resumed run draws the same masks. x (any shape) → y, same shape.
 public final class Dropout {
     public let p: Float
+    /// The module's state_dict-style name (e.g. `model.model.1.model.3.model.3.model.7`).
+    public let name: String
     public var isTraining = true
+    /// A mask of 0 and 1/(1 − p) values that the next training forward uses instead of
+    /// drawing one (replaying PyTorch's draw in parity tests); cleared when used.
+    public var pendingMask: Tensor?
     public let random: RandomStream
     /// Index of the next uniform to draw.
     public var counter: UInt64 = 0
@@ -19,14 +24,19 @@ public final class Dropout {
     private let mask = TensorBuffer()
     private var active = false
 
-    public init(p: Float = 0.5, random: RandomStream) {
+    public init(p: Float = 0.5, random: RandomStream, name: String = "") {
         precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1)")
         self.p = p
+        self.name = name
         self.random = random
     }
 
     public func forward(_ x: Tensor) -> Tensor {
         guard isTraining, p > 0 else { active = false; return x }
+        if let given = pendingMask {
+            pendingMask = nil
+            return forward(x, mask: given)
+        }
         let m = mask.view(x.shape)
         let scale = 1 / (1 - p)
         var i = 0

@@ -135,9 +135,7 @@ public final class Network {
     public func backward(_ dy: Tensor, inputGradient: Bool = false, parameterGradients: Bool = true) -> Tensor? {
         switch body {
         case .unet(let u):
-            precondition(!inputGradient, "the U-Net does not compute image gradients")
-            _ = u.root.backward(dy, parameterGradients: parameterGradients)
-            return nil
+            return u.root.backward(dy, parameterGradients: parameterGradients, inputGradient: inputGradient)
         case .sequential(let s):
             return s.backward(dy, inputGradient: inputGradient, parameterGradients: parameterGradients)
         }

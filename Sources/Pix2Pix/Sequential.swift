@@ -58,7 +58,7 @@ public final class Sequential {
     }
 
     public func dropout() {
-        append(.dropout(Dropout(p: 0.5, random: context.random.derived(nextName))))
+        append(.dropout(Dropout(p: 0.5, random: context.random.derived(nextName), name: nextName)))
     }
 
     public func forward(_ x: Tensor) -> Tensor {

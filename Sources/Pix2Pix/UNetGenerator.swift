@@ -76,7 +76,7 @@ final class UNetBlock {
             tanh = nil
             // Only the (8ngf, 8ngf) levels between depth 4 and the innermost carry dropout.
             dropout = useDropout && depth >= 4
-                ? Dropout(p: 0.5, random: context.random.derived("\(seq).7")) : nil
+                ? Dropout(p: 0.5, random: context.random.derived("\(seq).7"), name: "\(seq).7") : nil
         }
     }
 
@@ -98,8 +98,9 @@ final class UNetBlock {
         return concat.forward(skip, h)
     }
 
-    /// Returns dx, or nil for the outermost block (nothing needs the image gradient).
-    func backward(_ dy: Tensor, parameterGradients: Bool) -> Tensor? {
+    /// Returns dx; for the outermost block only when `inputGradient` (nothing in training
+    /// needs the generator's image gradient).
+    func backward(_ dy: Tensor, parameterGradients: Bool, inputGradient: Bool = false) -> Tensor? {
         var g: Tensor
         var dSkip: Tensor?
         if let tanh {
@@ -116,8 +117,7 @@ final class UNetBlock {
         if let submodule { g = submodule.backward(g, parameterGradients: parameterGradients)! }
         g = downNorm.backward(g, parameterGradients: parameterGradients)!
         guard let dSkip, let downReLU else {
-            downConv.backward(g, inputGradient: false, parameterGradients: parameterGradients)
-            return nil
+            return downConv.backward(g, inputGradient: inputGradient, parameterGradients: parameterGradients)
         }
         let dDown = downConv.backward(g, parameterGradients: parameterGradients)!
         let sum = skipGrad.view(dSkip.shape)
@@ -149,7 +149,6 @@ public final class UNetGenerator {
     }
 
     public func forward(_ x: Tensor) -> Tensor { root.forward(x) }
-    public func backward(_ dy: Tensor) { _ = root.backward(dy, parameterGradients: true) }
     public var batchNorms: [BatchNorm2d] { root.batchNorms }
     public var dropouts: [Dropout] { root.dropouts }
 }

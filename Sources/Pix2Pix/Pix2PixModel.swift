@@ -1,0 +1,109 @@
+import Tensor
+import Layers
+
+/// PT's `--gan_mode`.
+public enum GANMode: String, Sendable, CaseIterable, Codable {
+    /// BCE with logits (the paper's loss).
+    case vanilla
+    /// Least squares (MSE against 1 / 0).
+    case lsgan
+    /// Wasserstein critic loss, as PT's pix2pix uses it (no gradient penalty).
+    case wgangp
+
+    func makeLoss() -> MeanLoss {
+        switch self {
+        case .vanilla: return BCEWithLogitsLoss()
+        case .lsgan: return MSELoss()
+        case .wgangp: return WassersteinLoss()
+        }
+    }
+}
+
+/// The four losses PT's pix2pix reports (`loss_G_L1` already multiplied by λ).
+public struct Losses: Equatable, Sendable, Codable {
+    public var D_fake: Float
+    public var D_real: Float
+    public var G_GAN: Float
+    public var G_L1: Float
+    public init(D_fake: Float = 0, D_real: Float = 0, G_GAN: Float = 0, G_L1: Float = 0) {
+        self.D_fake = D_fake; self.D_real = D_real; self.G_GAN = G_GAN; self.G_L1 = G_L1
+    }
+}
+
+/// PT's `Pix2PixModel.optimize_parameters`, one training step:
+///
+/// 1. fake_B = G(A)
+/// 2. D step: L_D = ½·(GAN(D(A, fake_B) detached, fake) + GAN(D(A, B), real)); Adam on D.
+/// 3. G step through the updated D: L_G = GAN(D(A, fake_B), real) + λ·L1(fake_B, B); Adam on G.
+///
+/// D's layers cache one forward at a time, so the fake and real halves of the D step each run
+/// forward then backward; the gradients add up to PT's joint backward. In the G step D is
+/// frozen: its input gradient is computed, its parameter gradients are not.
+public final class Pix2PixModel {
+    public let G: Network
+    public let D: Network
+    public let optimizerG: Adam
+    public let optimizerD: Adam
+    public let ganMode: GANMode
+    public var lambdaL1: Float
+
+    /// Called with a network's arena after its backward and before its optimiser step: the
+    /// data-parallel trainer averages gradients across ranks here.
+    public var gradientsReady: ((ParameterArena) -> Void)?
+
+    /// G(A) of the last step (valid until the next forward of G): samples and reports.
+    public private(set) var fakeB: Tensor?
+
+    private let gan: MeanLoss
+    private let l1 = L1Loss()
+    private let fakePair = Concat()
+    private let realPair = Concat()
+    private let fakeGrad = TensorBuffer()
+
+    public init(G: Network, D: Network, ganMode: GANMode = .vanilla, lambdaL1: Float = 100,
+                learningRate: Float = 2e-4, beta1: Float = 0.5, beta2: Float = 0.999) {
+        self.G = G
+        self.D = D
+        self.ganMode = ganMode
+        self.lambdaL1 = lambdaL1
+        gan = ganMode.makeLoss()
+        optimizerG = Adam(arena: G.arena, learningRate: learningRate, beta1: beta1, beta2: beta2)
+        optimizerD = Adam(arena: D.arena, learningRate: learningRate, beta1: beta1, beta2: beta2)
+    }
+
+    /// fake_B = G(A) without training (PT's `test()` runs this under no_grad).
+    public func translate(_ realA: Tensor) -> Tensor { G.forward(realA) }
+
+    /// One optimisation step on a batch; A is (N, input_nc, H, W), B is (N, output_nc, H, W).
+    @discardableResult
+    public func step(realA: Tensor, realB: Tensor) -> Losses {
+        var losses = Losses()
+        let fakeB = G.forward(realA)
+        self.fakeB = fakeB
+
+        // D step.
+        D.arena.zeroGrad()
+        let fakeAB = fakePair.forward(realA, fakeB)
+        losses.D_fake = gan.forward(D.forward(fakeAB), target: .value(0))
+        D.backward(gan.backward(scale: 0.5))
+        let realAB = realPair.forward(realA, realB)
+        losses.D_real = gan.forward(D.forward(realAB), target: .value(1))
+        D.backward(gan.backward(scale: 0.5))
+        gradientsReady?(D.arena)
+        optimizerD.update()
+
+        // G step through the updated, frozen D.
+        G.arena.zeroGrad()
+        losses.G_GAN = gan.forward(D.forward(fakeAB), target: .value(1))
+        let dFakeAB = D.backward(gan.backward(), inputGradient: true, parameterGradients: false)!
+        let dFromD = fakePair.backward(dFakeAB).1
+        losses.G_L1 = lambdaL1 * l1.forward(fakeB, target: .tensor(realB))
+        let dFromL1 = l1.backward(scale: lambdaL1)
+        let dFake = fakeGrad.view(fakeB.shape)
+        for i in 0..<dFake.count { dFake.data[i] = dFromD.data[i] + dFromL1.data[i] }
+        G.backward(dFake)
+        gradientsReady?(G.arena)
+        optimizerG.update()
+        return losses
+    }
+}
