@@ -24,6 +24,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .systemLibrary(
@@ -32,10 +33,14 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: fast),
         .target(name: "Layers", dependencies: ["Tensor"], swiftSettings: fast),
         .target(name: "Pix2Pix", dependencies: ["Tensor", "Layers"], swiftSettings: fast),
+        .target(
+            name: "Training",
+            dependencies: ["Tensor", "Layers", "Pix2Pix", "ImageData", .product(name: "Yams", package: "Yams")],
+            swiftSettings: fast),
         .executableTarget(
             name: "pix2pix",
             dependencies: [
-                "Tensor", "Layers", "Pix2Pix",
+                "Tensor", "Layers", "Pix2Pix", "Training", "ImageData",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast),

@@ -1,9 +1,9 @@
 import ArgumentParser
 
 @main
-struct Pix2Pix: ParsableCommand {
+struct Pix2PixCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pix2pix",
-        abstract: "Data-parallel Pix2Pix training on CPUs (OpenBLAS + OpenMPI).",
-        subcommands: [BenchLayers.self])
+        abstract: "Data-parallel Pix2Pix training on CPUs (OpenBLAS + OpenMPI), equal to the PyTorch reference.",
+        subcommands: [Train.self, Test.self, Translate.self, BenchLayers.self])
 }

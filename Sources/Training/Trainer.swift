@@ -1,0 +1,184 @@
+import Foundation
+import Tensor
+import Layers
+import Pix2Pix
+import ImageData
+
+/// The training loop of PT's train.py for the pix2pix model, on one process (rank 0 of 1)
+/// or as one rank of a data-parallel job.
+///
+/// Per epoch: the learning rate from the schedule, a permutation of the dataset from
+/// (seed, epoch), background decoding of the epoch's batches, one `Pix2PixModel.step` per
+/// global batch. Rank 0 prints losses every print_freq steps (and appends them to
+/// loss_log.txt), writes input | output | target samples every display_freq steps, and
+/// checkpoints every save_latest_freq steps and save_epoch_freq epochs.
+public final class Trainer {
+    public let options: Options
+    public let log: Log
+    public let model: Pix2PixModel
+    public let dataset: AlignedDataset
+    public let sampler: Sampler
+    public var schedule: LearningRateSchedule
+    /// Averages a network's gradients across ranks (nil on one process).
+    public var averageGradients: ((ParameterArena) -> Void)? {
+        didSet { model.gradientsReady = averageGradients }
+    }
+    /// Global steps done so far.
+    public private(set) var step = 0
+    /// The losses of the last step.
+    public private(set) var lastLosses = Losses()
+    let sampleSize: (width: Int, height: Int)
+
+    public init(options: Options, log: Log = Log()) throws {
+        try options.validate(training: true)
+        self.options = options
+        self.log = log
+        dataset = try AlignedDataset(dataroot: ImagePath(options.dataroot), options: options.datasetOptions)
+        // Every sample has the size of the first one (crop modes: crop_size).
+        let first = try dataset.sample(at: 0, epoch: options.epoch_count)
+        sampleSize = (first.a.width, first.a.height)
+        let multiple = options.generatorSpec.sizeMultiple
+        guard sampleSize.width % multiple == 0, sampleSize.height % multiple == 0 else {
+            throw OptionsError("preprocess", "images become \(sampleSize.width)×\(sampleSize.height), which \(options.netG) cannot take (needs multiples of \(multiple)); use crop_size/load_size or another netG")
+        }
+        let random = RandomStream(seed: UInt64(options.seed), stream: 0)
+        let G = try Network(options.generatorSpec, random: random.derived("G"))
+        let D = try Network(options.discriminatorSpec, random: random.derived("D"))
+        G.initialize(options.initializer, gain: options.init_gain, random: random.derived("init G"))
+        D.initialize(options.initializer, gain: options.init_gain, random: random.derived("init D"))
+        model = Pix2PixModel(G: G, D: D, ganMode: options.ganMode, lambdaL1: options.lambda_L1,
+                             learningRate: options.lr, beta1: options.beta1)
+        sampler = Sampler(count: dataset.count, batchSize: options.batch_size, worldSize: log.worldSize,
+                          seed: UInt64(options.seed), serial: options.serial_batches)
+        schedule = LearningRateSchedule(options: options)
+        guard sampler.stepsPerEpoch > 0 else {
+            throw OptionsError("batch_size", "\(dataset.count) images are fewer than one global batch (\(sampler.globalBatch) = batch_size \(options.batch_size) × \(log.worldSize) ranks)")
+        }
+    }
+
+    public var lastEpoch: Int { options.n_epochs + options.n_epochs_decay }
+
+    /// Trains from epoch_count to n_epochs + n_epochs_decay; `stopAfterSteps` ends early
+    /// (tests, benchmarks).
+    public func run(stopAfterSteps: Int? = nil) throws {
+        let dir = options.experimentDirectory
+        if log.isCoordinator {
+            try FileManager.default.createDirectory(atPath: "\(dir)/samples", withIntermediateDirectories: true)
+            try options.yaml.write(toFile: "\(dir)/train_opt.yaml", atomically: true, encoding: .utf8)
+            log.info("pix2pix: \(dataset.count) pairs in \(dataset.directory), \(sampleSize.width)×\(sampleSize.height), "
+                     + "G \(options.netG) \(model.G.parameterCount) parameters, D \(options.netD) \(model.D.parameterCount), "
+                     + "\(sampler.stepsPerEpoch) steps per epoch, epochs \(options.epoch_count)…\(lastEpoch)")
+        }
+        let lossLog = log.isCoordinator ? try LossLog(path: "\(dir)/loss_log.txt") : nil
+        var timeSum = 0.0, dataSum = 0.0, timed = 0
+        for epoch in options.epoch_count...max(options.epoch_count, lastEpoch) {
+            let lr = schedule.rate(epoch: epoch)
+            model.optimizerG.learningRate = lr
+            model.optimizerD.learningRate = lr
+            let permutation = sampler.permutation(epoch: epoch)
+            let requests = (0..<sampler.stepsPerEpoch).map {
+                BatchRequest(epoch: epoch, indices: sampler.indices(permutation, step: $0, rank: log.rank))
+            }
+            let prefetcher = Prefetcher(dataset: dataset, requests: requests, batchSize: options.batch_size,
+                                        height: sampleSize.height, width: sampleSize.width,
+                                        threads: options.num_threads)
+            defer { prefetcher.close() }
+            var epochL1 = 0.0
+            var waited = monotonicSeconds()
+            while let batch = try prefetcher.next() {
+                let t0 = monotonicSeconds()
+                dataSum += t0 - waited
+                let shapeA = Shape(batch.count, batch.channelsA, batch.height, batch.width)
+                let shapeB = Shape(batch.count, batch.channelsB, batch.height, batch.width)
+                lastLosses = model.step(realA: Tensor(shape: shapeA, data: batch.a),
+                                        realB: Tensor(shape: shapeB, data: batch.b))
+                step += 1
+                epochL1 += Double(lastLosses.G_L1)
+                let t1 = monotonicSeconds()
+                timeSum += t1 - t0
+                timed += 1
+                if step % options.print_freq == 0 {
+                    let line = String(format: "(epoch: %d, iters: %d, time: %.3f, data: %.3f, lr: %.7f) G_GAN: %.3f G_L1: %.3f D_real: %.3f D_fake: %.3f",
+                                      epoch, step, timeSum / Double(timed), dataSum / Double(timed), lr,
+                                      lastLosses.G_GAN, lastLosses.G_L1, lastLosses.D_real, lastLosses.D_fake)
+                    log.info(line)
+                    lossLog?.append(line)
+                    timeSum = 0; dataSum = 0; timed = 0
+                }
+                if log.isCoordinator, step % options.display_freq == 0 {
+                    try writeSample(batch, path: String(format: "%@/samples/epoch%03d_step%07d.png", dir, epoch, step))
+                }
+                if step % options.save_latest_freq == 0 { try save(label: "latest", epoch: epoch) }
+                if let stop = stopAfterSteps, step >= stop {
+                    try save(label: "latest", epoch: epoch)
+                    return
+                }
+                waited = monotonicSeconds()
+            }
+            schedule.endEpoch(metric: epochL1 / Double(max(1, sampler.stepsPerEpoch)))
+            if epoch % options.save_epoch_freq == 0 || epoch == lastEpoch {
+                try save(label: "latest", epoch: epoch)
+                if epoch % options.save_epoch_freq == 0 { try save(label: String(epoch), epoch: epoch) }
+            }
+            log.info("end of epoch \(epoch) / \(lastEpoch), \(step) steps")
+        }
+    }
+
+    /// Rank 0 writes G and D under `label` (`latest` or the epoch).
+    public func save(label: String, epoch: Int) throws {
+        guard log.isCoordinator else { return }
+        try Checkpoint.write(model.G, to: Checkpoint.path(options, label: label, net: "G"), options: options,
+                             epoch: epoch, step: step)
+        try Checkpoint.write(model.D, to: Checkpoint.path(options, label: label, net: "D"), options: options,
+                             epoch: epoch, step: step)
+    }
+
+    /// input | output | target of the batch's first sample, side by side.
+    func writeSample(_ batch: Batch, path: String) throws {
+        guard let fake = model.fakeB else { return }
+        let h = batch.height, w = batch.width
+        let images = [Image(denormalizing: batch.a, channels: batch.channelsA, height: h, width: w),
+                      Image(denormalizing: fake.data, channels: fake.shape.c, height: h, width: w),
+                      Image(denormalizing: batch.b, channels: batch.channelsB, height: h, width: w)]
+        try ImageEncoder.writePNG(sideBySide(images), to: path)
+    }
+}
+
+/// Images of equal height placed left to right (RGB).
+func sideBySide(_ images: [Image]) -> Image {
+    let h = images[0].height
+    let total = images.reduce(0) { $0 + $1.width }
+    var out = Image(width: total, height: h, channels: 3)
+    var x0 = 0
+    for im in images {
+        let rgb = im.channels == 3 ? im : im.rgb()
+        for y in 0..<h {
+            for x in 0..<rgb.width {
+                for c in 0..<3 { out.pixels[(y * total + x0 + x) * 3 + c] = rgb.pixels[(y * rgb.width + x) * 3 + c] }
+            }
+        }
+        x0 += rgb.width
+    }
+    return out
+}
+
+/// PT's loss_log.txt: one line per print_freq, appended.
+final class LossLog {
+    let handle: FileHandle
+    init(path: String) throws {
+        if !FileManager.default.fileExists(atPath: path) {
+            FileManager.default.createFile(atPath: path, contents: nil)
+        }
+        guard let h = FileHandle(forWritingAtPath: path) else { throw OptionsError(path, "cannot write the loss log") }
+        h.seekToEndOfFile()
+        handle = h
+    }
+    func append(_ line: String) { handle.write(Data((line + "\n").utf8)) }
+    deinit { try? handle.close() }
+}
+
+public func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
