@@ -21,6 +21,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "pix2pix", targets: ["pix2pix"]),
+        .executable(name: "mpi-check", targets: ["MPICheck"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -61,7 +62,22 @@ let package = Package(
             name: "LayersTests", dependencies: ["Layers", "Tensor", "TestSupport"],
             exclude: ["Fixtures"]),
         .testTarget(
+            name: "TrainingTests",
+            dependencies: ["Training", "Pix2Pix", "Layers", "Tensor", "ImageData", "TestSupport"],
+            exclude: ["Fixtures"]),
+        .testTarget(
             name: "Pix2PixTests", dependencies: ["Pix2Pix", "Layers", "Tensor", "TestSupport"],
             exclude: ["Fixtures"]),
+        // Distributed: MPI communicator, gradient sync, handshake, watchdog.
+        .systemLibrary(
+            name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev"])]),
+        .target(name: "Distributed", dependencies: ["CMPI", "Tensor"], swiftSettings: fast),
+        .executableTarget(
+            name: "MPICheck", dependencies: ["Distributed", "Tensor"], path: "Sources/MPICheck",
+            swiftSettings: fast),
+        // Runs the `mpi-check` executable under mpirun; depending on MPICheck makes
+        // `swift build --build-tests` build it next to the test bundle.
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "MPICheck"]),
     ]
 )

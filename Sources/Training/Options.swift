@@ -55,6 +55,11 @@ public struct Options: Equatable, Sendable {
     public var print_freq = 100
     public var display_freq = 400
     public var display_winsize = 256
+    // Validation (ours): every val_freq epochs on <dataroot>/<val_phase> (0: never),
+    // at most val_max images; results in metrics.jsonl.
+    public var val_freq = 1
+    public var val_phase = "val"
+    public var val_max = 50
     // Test
     public var eval = false
     public var num_test = 50
@@ -116,6 +121,9 @@ public struct Options: Equatable, Sendable {
         Key(name: "print_freq", kind: .int(\.print_freq, minimum: 1)),
         Key(name: "display_freq", kind: .int(\.display_freq, minimum: 1)),
         Key(name: "display_winsize", kind: .int(\.display_winsize, minimum: 1)),
+        Key(name: "val_freq", kind: .int(\.val_freq, minimum: 0)),
+        Key(name: "val_phase", kind: .string(\.val_phase, choices: nil)),
+        Key(name: "val_max", kind: .int(\.val_max, minimum: 1)),
         Key(name: "eval", kind: .flag(\.eval)),
         Key(name: "num_test", kind: .int(\.num_test, minimum: 1)),
         Key(name: "epoch", kind: .string(\.epoch, choices: nil)),

@@ -28,6 +28,10 @@ public final class Trainer {
     /// The losses of the last step.
     public private(set) var lastLosses = Losses()
     let sampleSize: (width: Int, height: Int)
+    /// Validation on `<dataroot>/<val_phase>` when that folder exists.
+    let validator: Validator?
+    /// Validation results so far: (epoch, step, metrics).
+    public private(set) var history: [(epoch: Int, step: Int, metrics: ValidationMetrics)] = []
 
     public init(options: Options, log: Log = Log()) throws {
         try options.validate(training: true)
@@ -51,6 +55,9 @@ public final class Trainer {
         sampler = Sampler(count: dataset.count, batchSize: options.batch_size, worldSize: log.worldSize,
                           seed: UInt64(options.seed), serial: options.serial_batches)
         schedule = LearningRateSchedule(options: options)
+        let valDir = "\(options.dataroot)/\(options.val_phase)"
+        validator = options.val_freq > 0 && FileManager.default.fileExists(atPath: valDir)
+            ? try Validator(options: options, phase: options.val_phase) : nil
         guard sampler.stepsPerEpoch > 0 else {
             throw OptionsError("batch_size", "\(dataset.count) images are fewer than one global batch (\(sampler.globalBatch) = batch_size \(options.batch_size) × \(log.worldSize) ranks)")
         }
@@ -70,6 +77,17 @@ public final class Trainer {
                      + "\(sampler.stepsPerEpoch) steps per epoch, epochs \(options.epoch_count)…\(lastEpoch)")
         }
         let lossLog = log.isCoordinator ? try LossLog(path: "\(dir)/loss_log.txt") : nil
+        let metricsLog = log.isCoordinator ? try LossLog(path: "\(dir)/metrics.jsonl") : nil
+        func validate(epoch: Int) throws {
+            guard let validator, log.isCoordinator else { return }
+            let m = try validator.evaluate(model.G, limit: options.val_max)
+            history.append((epoch, step, m))
+            metricsLog?.append(String(format: "{\"epoch\": %d, \"step\": %d, \"val_L1\": %.5f, \"val_PSNR\": %.3f, \"images\": %d}",
+                                      epoch, step, m.l1, m.psnr, m.count))
+            log.info(String(format: "validation after epoch %d (%d steps): L1 %.4f, PSNR %.2f dB on %d images",
+                            epoch, step, m.l1, m.psnr, m.count))
+        }
+        if step == 0 { try validate(epoch: options.epoch_count - 1) }
         var timeSum = 0.0, dataSum = 0.0, timed = 0
         for epoch in options.epoch_count...max(options.epoch_count, lastEpoch) {
             let lr = schedule.rate(epoch: epoch)
@@ -110,12 +128,14 @@ public final class Trainer {
                 }
                 if step % options.save_latest_freq == 0 { try save(label: "latest", epoch: epoch) }
                 if let stop = stopAfterSteps, step >= stop {
+                    try validate(epoch: epoch)
                     try save(label: "latest", epoch: epoch)
                     return
                 }
                 waited = monotonicSeconds()
             }
             schedule.endEpoch(metric: epochL1 / Double(max(1, sampler.stepsPerEpoch)))
+            if options.val_freq > 0, epoch % options.val_freq == 0 { try validate(epoch: epoch) }
             if epoch % options.save_epoch_freq == 0 || epoch == lastEpoch {
                 try save(label: "latest", epoch: epoch)
                 if epoch % options.save_epoch_freq == 0 { try save(label: String(epoch), epoch: epoch) }

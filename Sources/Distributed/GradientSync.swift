@@ -1,0 +1,350 @@
+import CMPI
+import Tensor
+
+/// Averages a gradient buffer (a `ParameterArena`'s `grads`) over all ranks.
+///
+/// Modes:
+/// - `.plain`: `MPI_Allreduce` (sum, in place) bucket by bucket, then a scale by 1/size.
+/// - `.hierarchical` (default): inside a node the ranks reduce through an MPI-3
+///   shared-memory window (`MPI_Win_allocate_shared` on the node communicator), one slot of
+///   `count` floats per local rank. Each local rank copies its gradients into its slot
+///   (all but its own slice, which it reads in place), then sums a 1/localSize slice of
+///   the buffer across all slots (so the reduction runs on every core at memory bandwidth)
+///   and writes the average into every other slot and its own gradients; finally each
+///   rank copies the other slices out of its slot. With
+///   several nodes the slices are summed into the node leader's slot instead, the leaders
+///   (local rank 0) allreduce it between nodes, and every local rank copies the result back.
+///
+/// Zero-copy: `sharedGradients` is this rank's slot. If the trainer keeps its gradients
+/// there (passes that buffer to `synchronize`), the copy in and out is skipped and the
+/// reduction reads each gradient once and writes each average once (2·count·4 bytes per
+/// rank). `ParameterArena` would need a way to place `grads` in caller-provided storage.
+///
+/// `exact: true` replaces float summation by a deterministic fixed-point one: after an
+/// allreduce MAX of |g|, every value is scaled by the power of two 2^(41 - e), where
+/// 2^e > max |g|, rounded to `Int64` (|q| < 2^41, so 2^21 contributions cannot overflow),
+/// summed with `MPI_INT64_T`/`MPI_SUM` (integer addition is associative, so any order or
+/// topology gives the same bits), converted back and divided by the number of
+/// contributions. The same inputs give bit-identical results on any number of ranks; the
+/// price is an absolute resolution of max|g|·2^-41 (small gradients lose low bits).
+///
+/// Buckets: `begin()`, then `ready(from:)` each time backward has finished the gradients
+/// from an offset to the end of the arena (backward runs from the end of the arena to its
+/// start), then `finish()`. Completed buckets are processed eagerly inside `ready` (plain:
+/// reduced; hierarchical: copied into the window), on the calling thread: the work is
+/// interleaved with backward, not overlapped with it by a second thread. `synchronize`
+/// is `begin` + `finish`.
+///
+/// Every buffer (window, scratch, fixed-point accumulator) is allocated in `init`; a call
+/// allocates nothing.
+public final class GradientSync {
+    /// How the sum over ranks is computed.
+    public enum Mode: String, Sendable {
+        case plain, hierarchical
+    }
+
+    public let communicator: Communicator
+    /// Number of floats synchronised.
+    public let count: Int
+    public let mode: Mode
+    public let exact: Bool
+    /// Floats per bucket.
+    public let bucketElements: Int
+
+    private var window: MPI_Win? = nil
+    /// Every local rank's slot, as mapped in this process.
+    private var slots: [UnsafeMutablePointer<Float>] = []
+    /// Sources and destinations of the reduction kernel: the slots, with this rank's own
+    /// entry replaced by its private gradients (mutated in place, never reallocated).
+    private var sources: [UnsafeMutablePointer<Float>] = []
+    private var outputs: [UnsafeMutablePointer<Float>] = []
+    /// The part of the buffer this local rank reduces.
+    private var ownSlice = 0..<0
+    /// Fixed-point accumulator for `exact`.
+    private let accumulator: UnsafeMutableBufferPointer<Int64>
+    private var scale: Double = 1
+    private var contributions = 0
+    /// Block buffer of the reduction kernel (stays in L1).
+    private let scratch: UnsafeMutablePointer<Float>
+    private static let block = 4096
+
+    private var active = false
+    /// Elements `[processedFrom, count)` have been handled by `ready`.
+    private var processedFrom = 0
+    private var target: UnsafeMutableBufferPointer<Float>? = nil
+    private var lockedAll = false
+
+    /// This rank's slot in the shared window (hierarchical mode with MPI), for zero-copy use.
+    public var sharedGradients: UnsafeMutableBufferPointer<Float>? {
+        guard !slots.isEmpty else { return nil }
+        return UnsafeMutableBufferPointer(start: slots[communicator.localRank], count: count)
+    }
+
+    /// Prepares synchronisation of `count` floats; allocates the shared window once.
+    public init(communicator: Communicator, count: Int, mode: Mode = .hierarchical,
+                exact: Bool = false, bucketBytes: Int = 16 << 20) throws {
+        self.communicator = communicator
+        self.count = count
+        self.mode = mode
+        self.exact = exact
+        self.bucketElements = max(Self.block, (bucketBytes / 4) / Self.block * Self.block)
+        self.accumulator = .allocate(capacity: exact ? max(count, 1) : 0)
+        self.scratch = .allocate(capacity: Self.block)
+        if mode == .hierarchical, !exact, let node = communicator.node, communicator.size > 1 {
+            try allocateWindow(node)
+        }
+    }
+
+    /// Prepares synchronisation of `arena.grads`.
+    public convenience init(communicator: Communicator, arena: ParameterArena,
+                            mode: Mode = .hierarchical, exact: Bool = false,
+                            bucketBytes: Int = 16 << 20) throws {
+        try self.init(communicator: communicator, count: arena.grads.count, mode: mode,
+                      exact: exact, bucketBytes: bucketBytes)
+    }
+
+    deinit {
+        release()
+        accumulator.deallocate()
+        scratch.deallocate()
+    }
+
+    /// Frees the shared window. Must be called on every rank before `Communicator.finalize`
+    /// (it is collective); the synchroniser is unusable afterwards.
+    public func release() {
+        guard let w = window else { return }
+        guard !communicator.isFinalized else { window = nil; slots = []; return }
+        if lockedAll { MPI_Win_unlock_all(w) }
+        lockedAll = false
+        var handle: MPI_Win? = w
+        MPI_Win_free(&handle)
+        window = nil
+        slots = []
+    }
+
+    private func allocateWindow(_ node: MPI_Comm) throws {
+        let bytes = (count * 4 + 4095) / 4096 * 4096
+        var base: UnsafeMutableRawPointer? = nil
+        var win: MPI_Win? = nil
+        try Communicator.check(
+            MPI_Win_allocate_shared(bytes, 4, cmpi_info_null(), node, &base, &win),
+            "MPI_Win_allocate_shared")
+        window = win
+        for k in 0..<communicator.localSize {
+            var size: MPI_Aint = 0, unit: Int32 = 0
+            var ptr: UnsafeMutableRawPointer? = nil
+            try Communicator.check(MPI_Win_shared_query(win, Int32(k), &size, &unit, &ptr),
+                                   "MPI_Win_shared_query")
+            slots.append(ptr!.bindMemory(to: Float.self, capacity: max(count, 1)))
+        }
+        outputs = slots
+        sources = slots
+        ownSlice = slice(communicator.localRank)
+        try Communicator.check(MPI_Win_lock_all(cmpi_mode_nocheck(), win), "MPI_Win_lock_all")
+        lockedAll = true
+        // Touch our slot once so first-use page faults are not part of a training step.
+        slots[communicator.localRank].initialize(repeating: 0, count: count)
+        try nodeBarrier()
+    }
+
+    // MARK: - Whole buffer
+
+    /// Replaces `gradients` by its average over all ranks.
+    public func synchronize(_ gradients: UnsafeMutableBufferPointer<Float>) throws {
+        try begin(gradients)
+        try finish()
+    }
+
+    /// Replaces `arena.grads` by its average over all ranks.
+    public func synchronize(_ arena: ParameterArena) throws {
+        try synchronize(arena.grads)
+    }
+
+    // MARK: - Buckets
+
+    /// Starts a synchronisation of `gradients` (called before or during backward).
+    public func begin(_ gradients: UnsafeMutableBufferPointer<Float>) throws {
+        guard gradients.count == count else {
+            throw DistributedError.sizeMismatch(expected: count, actual: gradients.count)
+        }
+        guard !active else { throw DistributedError.misuse("GradientSync.begin called twice") }
+        active = true
+        target = gradients
+        processedFrom = count
+    }
+
+    /// Declares `gradients[offset...]` final; whole buckets inside it are processed now.
+    public func ready(from offset: Int) throws {
+        guard active, let g = target else { throw DistributedError.misuse("GradientSync.ready without begin") }
+        guard !exact, communicator.size > 1 else { return }
+        // Buckets are aligned to the end of the buffer, the order backward produces them.
+        while processedFrom > 0 {
+            let lo = max(0, processedFrom - bucketElements)
+            guard lo >= offset else { break }
+            try processBucket(g, lo, processedFrom)
+            processedFrom = lo
+        }
+    }
+
+    /// Completes the synchronisation: afterwards the buffer holds the average on every rank.
+    public func finish() throws {
+        guard active, let g = target else { throw DistributedError.misuse("GradientSync.finish without begin") }
+        active = false
+        target = nil
+        if exact {
+            try exactBegin(localMaximum: Self.maximumMagnitude(UnsafeBufferPointer(g)))
+            exactAccumulate(UnsafeBufferPointer(g))
+            try exactFinish(into: g, divisor: Double(communicator.size))
+            return
+        }
+        guard communicator.size > 1 else { return }
+        if processedFrom > 0 { try processBucket(g, 0, processedFrom) }
+        processedFrom = 0
+        switch mode {
+        case .plain:
+            let inv = 1 / Float(communicator.size)
+            let p = g.baseAddress!
+            for i in 0..<count { p[i] *= inv }
+        case .hierarchical:
+            try reduceShared(g)
+        }
+    }
+
+    private func processBucket(_ g: UnsafeMutableBufferPointer<Float>, _ lo: Int, _ hi: Int) throws {
+        switch mode {
+        case .plain:
+            try communicator.allreduceRaw(g.baseAddress! + lo, count: hi - lo, type: cmpi_float(),
+                                          op: cmpi_sum(), comm: communicator.world)
+        case .hierarchical:
+            // Copy in all but my own slice: I read that one from `g` when reducing.
+            let slot = slots[communicator.localRank], p = g.baseAddress!
+            guard slot != p else { return }
+            let mine = ownSlice
+            if lo < mine.lowerBound {
+                let end = min(hi, mine.lowerBound)
+                (slot + lo).update(from: p + lo, count: end - lo)
+            }
+            if hi > mine.upperBound {
+                let start = max(lo, mine.upperBound)
+                (slot + start).update(from: p + start, count: hi - start)
+            }
+        }
+    }
+
+    // MARK: - Shared-memory reduction
+
+    private func nodeBarrier() throws {
+        MPI_Win_sync(window)
+        try Communicator.check(MPI_Barrier(communicator.node), "MPI_Barrier")
+        MPI_Win_sync(window)
+    }
+
+    /// This local rank's slice of `[0, count)`, in whole cache lines.
+    private func slice(_ local: Int) -> Range<Int> {
+        let lines = (count + 15) / 16, L = communicator.localSize
+        let lo = min(count, lines * local / L * 16), hi = min(count, lines * (local + 1) / L * 16)
+        return lo..<hi
+    }
+
+    private func reduceShared(_ g: UnsafeMutableBufferPointer<Float>) throws {
+        let c = communicator, p = g.baseAddress!
+        let me = slots[c.localRank]
+        try nodeBarrier()  // every slot holds its rank's gradients (except each own slice)
+        let mine = ownSlice
+        for k in 0..<slots.count { sources[k] = slots[k]; outputs[k] = slots[k] }
+        sources[c.localRank] = p
+        outputs[c.localRank] = p
+        if c.nodeCount == 1 {
+            // Average my slice into every other slot and into my gradients.
+            reduceSlice(mine, scale: 1 / Float(c.size), outputs: slots.count)
+            try nodeBarrier()
+            if me != p {  // copy out the slices the other ranks averaged
+                if mine.lowerBound > 0 { p.update(from: me, count: mine.lowerBound) }
+                if mine.upperBound < count {
+                    (p + mine.upperBound).update(from: me + mine.upperBound, count: count - mine.upperBound)
+                }
+            }
+            return
+        }
+        // Several nodes: node sum into the leader's slot, leaders allreduce, copy back.
+        outputs[0] = slots[0]
+        reduceSlice(mine, scale: 1, outputs: 1)
+        try nodeBarrier()
+        if c.localRank == 0, let leaders = c.leaders {
+            try c.allreduceRaw(slots[0], count: count, type: cmpi_float(), op: cmpi_sum(), comm: leaders)
+            let inv = 1 / Float(c.size), q = slots[0]
+            for i in 0..<count { q[i] *= inv }
+        }
+        try nodeBarrier()
+        if p != slots[0] { p.update(from: slots[0], count: count) }
+        try nodeBarrier()  // nobody overwrites the leader's slot while others still copy
+    }
+
+    /// For i in `range`: out[i] = scale · Σ_k source_k[i] (k in local-rank order, the same
+    /// order for every element, so every rank gets identical bits), for the first
+    /// `outputs` entries of `self.outputs`.
+    private func reduceSlice(_ range: Range<Int>, scale: Float, outputs outputCount: Int) {
+        let L = slots.count
+        var lo = range.lowerBound
+        while lo < range.upperBound {
+            let n = min(Self.block, range.upperBound - lo)
+            let t = scratch
+            if L == 2 {
+                let a = sources[0] + lo, b = sources[1] + lo
+                for i in 0..<n { t[i] = (a[i] + b[i]) * scale }
+            } else {
+                t.update(from: sources[0] + lo, count: n)
+                for k in 1..<L {
+                    let s = sources[k] + lo
+                    for i in 0..<n { t[i] += s[i] }
+                }
+                if scale != 1 { for i in 0..<n { t[i] *= scale } }
+            }
+            for k in 0..<outputCount { (outputs[k] + lo).update(from: t, count: n) }
+            lo += n
+        }
+    }
+
+    // MARK: - Exact (fixed-point) reduction
+
+    /// Largest |g| in `values` (NaN propagates as NaN).
+    public static func maximumMagnitude(_ values: UnsafeBufferPointer<Float>) -> Float {
+        var m: Float = 0
+        for v in values {
+            if v.isNaN { return .nan }
+            m = max(m, abs(v))
+        }
+        return m
+    }
+
+    /// Starts an exact reduction: agrees on the fixed-point scale from the largest |g| over
+    /// all ranks and clears the accumulator. Collective.
+    public func exactBegin(localMaximum: Float) throws {
+        guard exact else { throw DistributedError.misuse("exact reduction on a GradientSync made without exact: true") }
+        var m = [Double(localMaximum.isNaN ? .infinity : localMaximum)]
+        try m.withUnsafeMutableBufferPointer { try communicator.allreduce($0, op: .max) }
+        guard m[0].isFinite else { throw DistributedError.nonFiniteGradient }
+        // 2^e > max|g|; quantised values stay below 2^41.
+        let e = m[0] > 0 ? Int(m[0].exponent) + 1 : 0
+        scale = Double(sign: .plus, exponent: 41 - e, significand: 1)
+        contributions = 0
+        accumulator.update(repeating: 0)
+    }
+
+    /// Adds one contribution (e.g. one rank's gradient, or one sample's) to the accumulator.
+    public func exactAccumulate(_ values: UnsafeBufferPointer<Float>) {
+        precondition(values.count == count, "exactAccumulate: \(values.count) values, expected \(count)")
+        let acc = accumulator.baseAddress!, s = scale
+        for i in 0..<count { acc[i] &+= Int64((Double(values[i]) * s).rounded(.toNearestOrEven)) }
+        contributions += 1
+    }
+
+    /// Sums the accumulators over all ranks (integer, order independent) and writes
+    /// sum / `divisor` into `out`. Collective.
+    public func exactFinish(into out: UnsafeMutableBufferPointer<Float>, divisor: Double) throws {
+        guard out.count == count else { throw DistributedError.sizeMismatch(expected: count, actual: out.count) }
+        if communicator.size > 1 { try communicator.allreduce(accumulator, op: .sum) }
+        let acc = accumulator.baseAddress!, inv = 1 / scale
+        for i in 0..<count { out[i] = Float(Double(acc[i]) * inv / divisor) }
+    }
+}
