@@ -36,12 +36,12 @@ let package = Package(
         .target(name: "Pix2Pix", dependencies: ["Tensor", "Layers"], swiftSettings: fast),
         .target(
             name: "Training",
-            dependencies: ["Tensor", "Layers", "Pix2Pix", "ImageData", .product(name: "Yams", package: "Yams")],
+            dependencies: ["Tensor", "Layers", "Pix2Pix", "ImageData", "Distributed", .product(name: "Yams", package: "Yams")],
             swiftSettings: fast),
         .executableTarget(
             name: "pix2pix",
             dependencies: [
-                "Tensor", "Layers", "Pix2Pix", "Training", "ImageData",
+                "Tensor", "Layers", "Pix2Pix", "Training", "ImageData", "Distributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast),
@@ -63,7 +63,7 @@ let package = Package(
             exclude: ["Fixtures"]),
         .testTarget(
             name: "TrainingTests",
-            dependencies: ["Training", "Pix2Pix", "Layers", "Tensor", "ImageData", "TestSupport"],
+            dependencies: ["Training", "Pix2Pix", "Layers", "Tensor", "ImageData", "TestSupport", "pix2pix"],
             exclude: ["Fixtures"]),
         .testTarget(
             name: "Pix2PixTests", dependencies: ["Pix2Pix", "Layers", "Tensor", "TestSupport"],
@@ -78,6 +78,6 @@ let package = Package(
             swiftSettings: fast),
         // Runs the `mpi-check` executable under mpirun; depending on MPICheck makes
         // `swift build --build-tests` build it next to the test bundle.
-        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "MPICheck"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "MPICheck", "TestSupport"]),
     ]
 )

@@ -3,10 +3,11 @@ import Tensor
 /// Inverted dropout, `torch.nn.Dropout(p)`: in training each element is kept with
 /// probability 1 − p and scaled by 1/(1 − p); in eval it is the identity.
 ///
-/// The mask comes from a counter-based `RandomStream`: element i of the call whose
-/// counter is c uses the uniform at index c + i and is dropped when it is below p. The
-/// counter advances by the element count each training forward and is saved with
-/// checkpoints, so a resumed run draws the same masks. x (any shape) → y, same shape.
+/// The mask comes from a counter-based `RandomStream` keyed per sample: element j of batch
+/// item n uses the uniform at index ((firstSample + n) << 32) + j and is dropped when it is
+/// below p. The trainer sets `firstSample` to the global position of the batch's first
+/// sample in the run, so every sample gets its own mask whatever the world size, the batch
+/// split or a resume. x (N, C, H, W) → y, same shape.
 public final class Dropout {
     public let p: Float
     /// The module's state_dict-style name (e.g. `model.model.1.model.3.model.3.model.7`).
@@ -16,8 +17,8 @@ public final class Dropout {
     /// drawing one (replaying PyTorch's draw in parity tests); cleared when used.
     public var pendingMask: Tensor?
     public let random: RandomStream
-    /// Index of the next uniform to draw.
-    public var counter: UInt64 = 0
+    /// Global index of the first sample of the next batch.
+    public var firstSample: UInt64 = 0
 
     private let output = TensorBuffer()
     private let inputGrad = TensorBuffer()
@@ -39,19 +40,19 @@ public final class Dropout {
         }
         let m = mask.view(x.shape)
         let scale = 1 / (1 - p)
-        var i = 0
-        let count = x.count
-        while i < count {
-            let words = random.block((counter &+ UInt64(i)) >> 2)
-            // Index counter + i may start mid-block; consume the lanes from there.
-            var lane = Int((counter &+ UInt64(i)) & 3)
-            while lane < 4 && i < count {
-                let u = Float(words[lane] >> 8) * 0x1p-24
-                m.data[i] = u < p ? 0 : scale
-                lane += 1; i += 1
+        let per = x.shape.sampleCount
+        for n in 0..<x.shape.n {
+            let base = (firstSample &+ UInt64(n)) << 32
+            let out = m.data + n * per
+            var j = 0
+            while j < per {
+                let words = random.block((base &+ UInt64(j)) >> 2)
+                for lane in 0..<min(4, per - j) {
+                    out[j + lane] = Float(words[lane] >> 8) * 0x1p-24 < p ? 0 : scale
+                }
+                j += 4
             }
         }
-        counter &+= UInt64(count)
         return apply(x, m)
     }
 

@@ -122,6 +122,11 @@ public final class Network {
         for d in dropouts { d.isTraining = on }
     }
 
+    /// Keys the dropout masks of the next forward to the batch's first global sample.
+    public func setFirstSample(_ index: UInt64) {
+        for d in dropouts { d.firstSample = index }
+    }
+
     public func forward(_ x: Tensor) -> Tensor {
         switch body {
         case .unet(let u): return u.forward(x)

@@ -49,7 +49,7 @@ public final class Pix2PixModel {
 
     /// Called with a network's arena after its backward and before its optimiser step: the
     /// data-parallel trainer averages gradients across ranks here.
-    public var gradientsReady: ((ParameterArena) -> Void)?
+    public var gradientsReady: ((ParameterArena) throws -> Void)?
 
     /// G(A) of the last step (valid until the next forward of G): samples and reports.
     public private(set) var fakeB: Tensor?
@@ -75,8 +75,9 @@ public final class Pix2PixModel {
     public func translate(_ realA: Tensor) -> Tensor { G.forward(realA) }
 
     /// One optimisation step on a batch; A is (N, input_nc, H, W), B is (N, output_nc, H, W).
+    /// Throws only what `gradientsReady` throws (a failed gradient exchange).
     @discardableResult
-    public func step(realA: Tensor, realB: Tensor) -> Losses {
+    public func step(realA: Tensor, realB: Tensor) throws -> Losses {
         var losses = Losses()
         let fakeB = G.forward(realA)
         self.fakeB = fakeB
@@ -89,7 +90,7 @@ public final class Pix2PixModel {
         let realAB = realPair.forward(realA, realB)
         losses.D_real = gan.forward(D.forward(realAB), target: .value(1))
         D.backward(gan.backward(scale: 0.5))
-        gradientsReady?(D.arena)
+        try gradientsReady?(D.arena)
         optimizerD.update()
 
         // G step through the updated, frozen D.
@@ -102,7 +103,7 @@ public final class Pix2PixModel {
         let dFake = fakeGrad.view(fakeB.shape)
         for i in 0..<dFake.count { dFake.data[i] = dFromD.data[i] + dFromL1.data[i] }
         G.backward(dFake)
-        gradientsReady?(G.arena)
+        try gradientsReady?(G.arena)
         optimizerG.update()
         return losses
     }

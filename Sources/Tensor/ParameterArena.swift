@@ -48,6 +48,7 @@ public final class ParameterArena {
 
     public private(set) var entries: [Entry] = []
     public private(set) var isFinalized = false
+    private var ownsGradients = true
     /// All trainable values, contiguous.
     public private(set) var values = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
     /// All gradients, same layout as `values`.
@@ -59,7 +60,7 @@ public final class ParameterArena {
 
     deinit {
         values.deallocate()
-        grads.deallocate()
+        if ownsGradients { grads.deallocate() }
         bufferValues.deallocate()
     }
 
@@ -92,6 +93,18 @@ public final class ParameterArena {
         grads = Self.zeroed(p)
         bufferValues = Self.zeroed(b)
         isFinalized = true
+    }
+
+    /// Moves the gradients into storage the caller owns and keeps alive as long as the arena
+    /// (an MPI shared-memory window, so gradient averaging needs no copy). Entries see the
+    /// new storage at once; the current values are copied over.
+    public func useGradientStorage(_ storage: UnsafeMutableBufferPointer<Float>) {
+        precondition(isFinalized && storage.count == grads.count, "gradient storage of the wrong size")
+        guard storage.baseAddress != grads.baseAddress else { return }
+        _ = storage.update(fromContentsOf: grads)
+        if ownsGradients { grads.deallocate() }
+        grads = storage
+        ownsGradients = false
     }
 
     /// Number of trainable scalars.

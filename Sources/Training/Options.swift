@@ -60,6 +60,13 @@ public struct Options: Equatable, Sendable {
     public var val_freq = 1
     public var val_phase = "val"
     public var val_max = 50
+    // Data parallelism (ours): gradient averaging `hierarchical` (shared memory within a
+    // node, MPI between node leaders) or `plain` (MPI_Allreduce); `exact_reduce` sums in
+    // fixed point so every world size gives bit-identical weights; the watchdog aborts a job
+    // whose ranks wait in a collective longer than watchdog_timeout seconds (0: off).
+    public var reduce = "hierarchical"
+    public var exact_reduce = false
+    public var watchdog_timeout = 600
     // Test
     public var eval = false
     public var num_test = 50
@@ -124,6 +131,9 @@ public struct Options: Equatable, Sendable {
         Key(name: "val_freq", kind: .int(\.val_freq, minimum: 0)),
         Key(name: "val_phase", kind: .string(\.val_phase, choices: nil)),
         Key(name: "val_max", kind: .int(\.val_max, minimum: 1)),
+        Key(name: "reduce", kind: .string(\.reduce, choices: ["hierarchical", "plain"])),
+        Key(name: "exact_reduce", kind: .flag(\.exact_reduce)),
+        Key(name: "watchdog_timeout", kind: .int(\.watchdog_timeout, minimum: 0)),
         Key(name: "eval", kind: .flag(\.eval)),
         Key(name: "num_test", kind: .int(\.num_test, minimum: 1)),
         Key(name: "epoch", kind: .string(\.epoch, choices: nil)),

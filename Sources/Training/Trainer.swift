@@ -3,6 +3,7 @@ import Tensor
 import Layers
 import Pix2Pix
 import ImageData
+import Distributed
 
 /// The training loop of PT's train.py for the pix2pix model, on one process (rank 0 of 1)
 /// or as one rank of a data-parallel job.
@@ -15,14 +16,15 @@ import ImageData
 public final class Trainer {
     public let options: Options
     public let log: Log
+    public let communicator: Communicator
+    /// Gradient averaging of G and D across ranks (nil on one process).
+    let syncG: GradientSync?
+    let syncD: GradientSync?
+    let watchdog: Watchdog?
     public let model: Pix2PixModel
     public let dataset: AlignedDataset
     public let sampler: Sampler
     public var schedule: LearningRateSchedule
-    /// Averages a network's gradients across ranks (nil on one process).
-    public var averageGradients: ((ParameterArena) -> Void)? {
-        didSet { model.gradientsReady = averageGradients }
-    }
     /// Global steps done so far.
     public private(set) var step = 0
     /// The losses of the last step.
@@ -33,9 +35,14 @@ public final class Trainer {
     /// Validation results so far: (epoch, step, metrics).
     public private(set) var history: [(epoch: Int, step: Int, metrics: ValidationMetrics)] = []
 
-    public init(options: Options, log: Log = Log()) throws {
+    /// Builds everything for one rank. With several ranks: rank 0's initial weights are
+    /// broadcast, a handshake checks that every rank has the same config, networks and
+    /// dataset, and gradients are averaged before every optimiser step.
+    public init(options: Options, communicator: Communicator = .single()) throws {
         try options.validate(training: true)
         self.options = options
+        self.communicator = communicator
+        let log = Log(rank: communicator.rank, worldSize: communicator.size, host: communicator.hostname)
         self.log = log
         dataset = try AlignedDataset(dataroot: ImagePath(options.dataroot), options: options.datasetOptions)
         // Every sample has the size of the first one (crop modes: crop_size).
@@ -52,12 +59,44 @@ public final class Trainer {
         D.initialize(options.initializer, gain: options.init_gain, random: random.derived("init D"))
         model = Pix2PixModel(G: G, D: D, ganMode: options.ganMode, lambdaL1: options.lambda_L1,
                              learningRate: options.lr, beta1: options.beta1)
+        if communicator.size > 1 {
+            for net in [G, D] {
+                try communicator.broadcast(net.arena.values)
+                try communicator.broadcast(net.arena.bufferValues)
+            }
+            var fingerprint = Fingerprint(
+                version: "pix2pix-swift 1", configHash: stableHash(options.yaml),
+                parameterCounts: [G.parameterCount, D.parameterCount], datasetSize: dataset.count,
+                datasetHash: stableHash(dataset.files.map(\.description).joined(separator: "\n")),
+                worldSize: communicator.size)
+            fingerprint.set("sampleSize", "\(sampleSize.width)x\(sampleSize.height)")
+            try Handshake.verify(fingerprint, on: communicator)
+            let mode = GradientSync.Mode(rawValue: options.reduce)!
+            let sG = try GradientSync(communicator: communicator, arena: G.arena, mode: mode, exact: options.exact_reduce)
+            let sD = try GradientSync(communicator: communicator, arena: D.arena, mode: mode, exact: options.exact_reduce)
+            // Gradients live in the shared-memory window: averaging needs no copy in or out.
+            if let shared = sG.sharedGradients { G.arena.useGradientStorage(shared) }
+            if let shared = sD.sharedGradients { D.arena.useGradientStorage(shared) }
+            syncG = sG
+            syncD = sD
+            watchdog = options.watchdog_timeout > 0
+                ? try Watchdog(communicator: communicator, timeout: Double(options.watchdog_timeout)) : nil
+        } else {
+            syncG = nil
+            syncD = nil
+            watchdog = nil
+        }
         sampler = Sampler(count: dataset.count, batchSize: options.batch_size, worldSize: log.worldSize,
                           seed: UInt64(options.seed), serial: options.serial_batches)
         schedule = LearningRateSchedule(options: options)
         let valDir = "\(options.dataroot)/\(options.val_phase)"
         validator = options.val_freq > 0 && FileManager.default.fileExists(atPath: valDir)
             ? try Validator(options: options, phase: options.val_phase) : nil
+        model.gradientsReady = { [unowned self] arena in
+            let isG = arena === self.model.G.arena
+            guard let sync = isG ? self.syncG : self.syncD else { return }
+            try self.collective(isG ? "allreduce G" : "allreduce D") { try sync.synchronize(arena) }
+        }
         guard sampler.stepsPerEpoch > 0 else {
             throw OptionsError("batch_size", "\(dataset.count) images are fewer than one global batch (\(sampler.globalBatch) = batch_size \(options.batch_size) × \(log.worldSize) ranks)")
         }
@@ -108,7 +147,8 @@ public final class Trainer {
                 dataSum += t0 - waited
                 let shapeA = Shape(batch.count, batch.channelsA, batch.height, batch.width)
                 let shapeB = Shape(batch.count, batch.channelsB, batch.height, batch.width)
-                lastLosses = model.step(realA: Tensor(shape: shapeA, data: batch.a),
+                model.G.setFirstSample(UInt64(step * sampler.globalBatch + log.rank * options.batch_size))
+                lastLosses = try model.step(realA: Tensor(shape: shapeA, data: batch.a),
                                         realB: Tensor(shape: shapeB, data: batch.b))
                 step += 1
                 epochL1 += Double(lastLosses.G_L1)
@@ -116,6 +156,7 @@ public final class Trainer {
                 timeSum += t1 - t0
                 timed += 1
                 if step % options.print_freq == 0 {
+                    try averageLosses()
                     let line = String(format: "(epoch: %d, iters: %d, time: %.3f, data: %.3f, lr: %.7f) G_GAN: %.3f G_L1: %.3f D_real: %.3f D_fake: %.3f",
                                       epoch, step, timeSum / Double(timed), dataSum / Double(timed), lr,
                                       lastLosses.G_GAN, lastLosses.G_L1, lastLosses.D_real, lastLosses.D_fake)
@@ -142,6 +183,29 @@ public final class Trainer {
             }
             log.info("end of epoch \(epoch) / \(lastEpoch), \(step) steps")
         }
+    }
+
+    /// Runs a collective under the watchdog, which names the ranks that do not arrive.
+    func collective<T>(_ name: String, _ body: () throws -> T) throws -> T {
+        guard let watchdog else { return try body() }
+        return try watchdog.scope(name, step: step, body)
+    }
+
+    /// The reported losses are the mean over all ranks.
+    func averageLosses() throws {
+        guard communicator.size > 1 else { return }
+        let l = lastLosses
+        let mean = try collective("allreduce losses") {
+            try communicator.allreduce([Double(l.D_fake), Double(l.D_real), Double(l.G_GAN), Double(l.G_L1)], op: .sum)
+        }.map { Float($0 / Double(communicator.size)) }
+        lastLosses = Losses(D_fake: mean[0], D_real: mean[1], G_GAN: mean[2], G_L1: mean[3])
+    }
+
+    /// Collective teardown (shared windows, watchdog); call on every rank before MPI ends.
+    public func shutdown() {
+        watchdog?.stop()
+        syncG?.release()
+        syncD?.release()
     }
 
     /// Rank 0 writes G and D under `label` (`latest` or the epoch).
@@ -195,6 +259,13 @@ final class LossLog {
     }
     func append(_ line: String) { handle.write(Data((line + "\n").utf8)) }
     deinit { try? handle.close() }
+}
+
+/// FNV-1a, 64 bit, as hex: a hash that is the same in every process (Swift's Hasher is not).
+func stableHash(_ s: String) -> String {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+    return String(h, radix: 16)
 }
 
 public func monotonicSeconds() -> Double {

@@ -34,13 +34,12 @@ public final class Validator {
     public func evaluate(_ G: Network, eval: Bool = false, limit: Int = .max) throws -> ValidationMetrics {
         let saved = Array(G.arena.bufferValues)
         let tracked = G.batchNorms.map(\.numBatchesTracked)
-        let counters = G.dropouts.map(\.counter)
+
         let wasTraining = G.isTraining
         G.setTraining(!eval)
         defer {
             _ = G.arena.bufferValues.update(fromContentsOf: saved)
             for (bn, t) in zip(G.batchNorms, tracked) { bn.numBatchesTracked = t }
-            for (d, c) in zip(G.dropouts, counters) { d.counter = c }
             G.setTraining(wasTraining)
         }
         var l1 = 0.0, psnr = 0.0
@@ -51,7 +50,7 @@ public final class Validator {
             let x = input.view(s)
             sample.a.writeNormalized(to: x.data)
             let y = G.forward(x)
-            // Target in [−1, 1], written into the tail of the input buffer's sibling.
+            // Target in [−1, 1].
             var target = [Float](repeating: 0, count: y.count)
             target.withUnsafeMutableBufferPointer { sample.b.writeNormalized(to: $0.baseAddress!) }
             var abs = 0.0, sq = 0.0

@@ -1,5 +1,8 @@
 import ArgumentParser
+import Foundation
+import Tensor
 import Training
+import Distributed
 
 /// `pix2pix train --config FILE [--key value …]`: PT's train.py for the pix2pix model.
 struct Train: ParsableCommand {
@@ -12,10 +15,22 @@ struct Train: ParsableCommand {
     @Argument(parsing: .allUnrecognized, help: "PT-style overrides, e.g. --lr 0.0001 --no_flip.")
     var overrides: [String] = []
 
+    /// Under mpirun or srun every rank runs this; a plain process is a world of one. An
+    /// error on any rank prints `[rank r/R host] error: …` and ends the whole job (MPI_Abort).
     func run() throws {
-        let options = try loadOptions(config: config, overrides: overrides)
-        let trainer = try Trainer(options: options)
-        try trainer.run(stopAfterSteps: maxSteps)
+        let communicator = try Communicator.start()
+        communicator.runOrAbort {
+            let options = try loadOptions(config: config, overrides: overrides)
+            let budget = try ThreadBudget.compute(communicator: communicator)
+            BLASThreads.set(budget.threads)
+            let log = Log(rank: communicator.rank, worldSize: communicator.size, host: communicator.hostname)
+            log.info("\(communicator.size) rank(s); \(budget)")
+            if let warning = budget.warning { log.info("warning: \(warning)") }
+            let trainer = try Trainer(options: options, communicator: communicator)
+            try trainer.run(stopAfterSteps: maxSteps)
+            trainer.shutdown()
+        }
+        communicator.finalize()
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// End-to-end checks of `Distributed` under a real `mpirun` (and without one).
 ///

@@ -1,5 +1,6 @@
 import Distributed
 import Testing
+import TestSupport
 
 /// In-process checks that need no launcher.
 @Suite("Distributed, single process")

@@ -74,7 +74,7 @@ import Layers
         #expect(make(["a"])["a"] != make(["b"])["b"])
     }
 
-    @Test func dropoutMasksAreCounterBased() {
+    @Test func dropoutMasksAreKeyedBySample() {
         let s = Shape(1, 1, 100, 100)
         let x = TensorBuffer(shape: s, values: [Float](repeating: 1, count: s.count))
         let d = Dropout(p: 0.5, random: RandomStream(seed: 1, stream: 2))
@@ -82,11 +82,17 @@ import Layers
         let kept = first.filter { $0 != 0 }
         #expect(kept.allSatisfy { $0 == 2 })
         #expect(abs(Double(kept.count) / Double(s.count) - 0.5) < 0.02)
+        // The same sample gets the same mask; another sample another one.
+        #expect(d.forward(x.view(s)).array == first)
+        d.firstSample = 1
         let second = d.forward(x.view(s)).array
         #expect(first != second)
-        // Replaying the counter replays the mask.
-        d.counter = 0
-        #expect(d.forward(x.view(s)).array == first)
+        // Batch item 1 starting at sample 0 is sample 1.
+        let s2 = Shape(2, 1, 100, 100)
+        let x2 = TensorBuffer(shape: s2, values: [Float](repeating: 1, count: s2.count))
+        d.firstSample = 0
+        let pair = d.forward(x2.view(s2)).array
+        #expect(Array(pair[0..<s.count]) == first && Array(pair[s.count...]) == second)
         d.isTraining = false
         #expect(d.forward(x.view(s)).data == x.base)
     }

@@ -124,7 +124,7 @@ import TestSupport
             let grads = Dictionary(uniqueKeysWithValues: arena.trainable.map { ($0.name, Array($0.grads)) })
             if arena === D.arena { gradD = grads } else { gradG = grads }
         }
-        let losses = model.step(realA: try f.tensor("real_A"), realB: try f.tensor("real_B"))
+        let losses = try model.step(realA: try f.tensor("real_A"), realB: try f.tensor("real_B"))
         expectClose([losses.D_fake, losses.D_real, losses.G_GAN, losses.G_L1],
                     [try f.floats("loss_D_fake")[0], try f.floats("loss_D_real")[0], try f.floats("loss_G_GAN")[0], try f.floats("loss_G_L1")[0]],
                     "\(name) losses D_fake, D_real, G_GAN, G_L1")

@@ -1,40 +1,42 @@
 import Foundation
 import Testing
 
-/// Runs the `mpi-check` executable, directly or under `mpirun`, with a hard timeout.
+/// Runs one of the package's executables (`mpi-check`, `pix2pix`), directly or under
+/// `mpirun`, with a hard timeout, so a hang fails a test instead of blocking CI.
 ///
-/// `mpi-check` is built by `swift build --build-tests` because this test target depends on
-/// the `MPICheck` executable target; it lands in the same products directory as the test
-/// bundle. `MPI_CHECK=/path/to/mpi-check` overrides the search.
-enum MPIRunner {
-    struct Result {
-        let status: Int32
-        let output: String
-        let seconds: Double
-        let timedOut: Bool
+/// The executables are built by `swift build --build-tests` because the test targets depend
+/// on their targets; they land in the same products directory as the test bundle.
+/// `MPI_CHECK=/path/to/mpi-check` or `PIX2PIX=/path/to/pix2pix` override the search.
+public enum MPIRunner {
+    public struct Result {
+        public let status: Int32
+        public let output: String
+        public let seconds: Double
+        public let timedOut: Bool
     }
 
     /// Seconds after which a run is killed and reported as a hang.
-    static let timeout: Double = 60
+    public static let timeout: Double = 60
 
-    static func binary() throws -> URL {
+    public static func binary(_ name: String = "mpi-check") throws -> URL {
         let fm = FileManager.default
-        if let path = ProcessInfo.processInfo.environment["MPI_CHECK"] { return URL(fileURLWithPath: path) }
+        let variable = name == "mpi-check" ? "MPI_CHECK" : name.uppercased()
+        if let path = ProcessInfo.processInfo.environment[variable] { return URL(fileURLWithPath: path) }
         var candidates: [URL] = []
         if let exe = Bundle.main.executableURL { candidates.append(exe.deletingLastPathComponent()) }
         candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent())
         candidates.append(Bundle.main.bundleURL)
         candidates.append(Bundle.main.bundleURL.deletingLastPathComponent())
         for dir in candidates {
-            let url = dir.appendingPathComponent("mpi-check")
+            let url = dir.appendingPathComponent(name)
             if fm.isExecutableFile(atPath: url.path) { return url }
         }
-        throw RunnerError("mpi-check not found next to the test bundle (looked in "
+        throw RunnerError("\(name) not found next to the test bundle (looked in "
             + candidates.map(\.path).joined(separator: ", ")
-            + "); build it with `swift build --build-tests` or set MPI_CHECK")
+            + "); build it with `swift build --build-tests` or set \(variable)")
     }
 
-    static func mpirun() throws -> URL {
+    public static func mpirun() throws -> URL {
         for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
             let url = URL(fileURLWithPath: String(dir)).appendingPathComponent("mpirun")
             if FileManager.default.isExecutableFile(atPath: url.path) { return url }
@@ -44,7 +46,7 @@ enum MPIRunner {
 
     /// The environment for a run: this process's, minus any launcher variables, plus the
     /// switches OpenMPI needs as root in a container, plus `extra`.
-    static func environment(_ extra: [String: String]) -> [String: String] {
+    public static func environment(_ extra: [String: String]) -> [String: String] {
         var env = ProcessInfo.processInfo.environment.filter { key, _ in
             !(key.hasPrefix("OMPI_") || key.hasPrefix("PMIX_") || key.hasPrefix("PMI_")
               || key.hasPrefix("SLURM_") || key == "OPENBLAS_NUM_THREADS")
@@ -55,22 +57,24 @@ enum MPIRunner {
         return env
     }
 
-    /// `mpirun -np ranks mpi-check arguments...`
-    static func mpi(_ ranks: Int, _ arguments: [String], environment extra: [String: String] = [:])
-        throws -> Result
+    /// `mpirun -np ranks <binary> arguments...`
+    public static func mpi(_ ranks: Int, _ arguments: [String], binary name: String = "mpi-check",
+                           environment extra: [String: String] = [:], timeout: Double = timeout) throws -> Result
     {
         var args = ["-np", "\(ranks)", "--oversubscribe", "--bind-to", "none"]
         for key in extra.keys.sorted() { args += ["-x", key] }
-        args += [try binary().path] + arguments
-        return try run(try mpirun(), args, environment: environment(extra))
+        args += [try binary(name).path] + arguments
+        return try run(try mpirun(), args, environment: environment(extra), timeout: timeout)
     }
 
-    /// `mpi-check arguments...` without a launcher.
-    static func single(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Result {
-        try run(try binary(), arguments, environment: environment(extra))
+    /// `<binary> arguments...` without a launcher.
+    public static func single(_ arguments: [String], binary name: String = "mpi-check",
+                              environment extra: [String: String] = [:], timeout: Double = timeout) throws -> Result {
+        try run(try binary(name), arguments, environment: environment(extra), timeout: timeout)
     }
 
-    static func run(_ executable: URL, _ arguments: [String], environment: [String: String]) throws -> Result {
+    public static func run(_ executable: URL, _ arguments: [String], environment: [String: String],
+                           timeout: Double = timeout) throws -> Result {
         let log = FileManager.default.temporaryDirectory
             .appendingPathComponent("mpi-check-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -103,7 +107,7 @@ enum MPIRunner {
     }
 }
 
-struct RunnerError: Error, CustomStringConvertible {
-    let description: String
-    init(_ text: String) { description = text }
+public struct RunnerError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ text: String) { description = text }
 }

@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+import Tensor
+import ImageData
+import TestSupport
+
+/// Real `pix2pix train` processes under real `mpirun`: the same global batch on 1, 2 and 3
+/// ranks trains to the same weights; an error on one rank ends the whole job with the rank
+/// named. Data: small structured A|B pairs written as PNG files by the test.
+@Suite(.serialized) struct DataParallelTests {
+    /// 18 pairs of 32×32 halves: A holds coloured rectangles, B the same rectangles inverted and shifted.
+    static func makeDataset() throws -> String {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("pix2pix-ddp-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: "\(root)/train", withIntermediateDirectories: true)
+        let r = RandomStream(seed: 11, stream: 3)
+        for i in 0..<18 {
+            var img = Image(width: 64, height: 32, channels: 3)
+            for k in 0..<4 {
+                let base = UInt64(i * 64 + k * 8)
+                let x0 = Int(r.bits(base) % 24), y0 = Int(r.bits(base + 1) % 24)
+                let w = 4 + Int(r.bits(base + 2) % 8), h = 4 + Int(r.bits(base + 3) % 8)
+                let color = (0..<3).map { UInt8(truncatingIfNeeded: r.bits(base + 4 + UInt64($0))) }
+                for y in y0..<min(32, y0 + h) { for x in x0..<min(32, x0 + w) { for c in 0..<3 {
+                    img.pixels[(y * 64 + x) * 3 + c] = color[c]
+                    let xb = min(31, x + 2)
+                    img.pixels[(y * 64 + 32 + xb) * 3 + c] = 255 - color[c]
+                } } }
+            }
+            try ImageEncoder.writePNG(img, to: "\(root)/train/\(i).png")
+        }
+        return root
+    }
+
+    static func arguments(dataroot: String, checkpoints: String, batch: Int) -> [String] {
+        ["train", "--dataroot", dataroot, "--checkpoints_dir", checkpoints, "--name", "ddp",
+         "--netG", "unet_32", "--ngf", "4", "--ndf", "4", "--norm", "none", "--preprocess", "none",
+         "--batch_size", "\(batch)", "--val_freq", "0", "--print_freq", "1", "--display_freq", "1000",
+         "--save_latest_freq", "1000", "--max-steps", "3", "--seed", "5"]
+    }
+
+    static func weights(_ dir: String) throws -> [Float] {
+        let f = try SafeTensorsFile(path: "\(dir)/ddp/latest_net_G.safetensors")
+        return try f.names.filter { !$0.hasSuffix("num_batches_tracked") }.flatMap { try f.floats($0) }
+    }
+
+    /// The initial weights (same seed; one step with lr 1e-12 moves them by ~1e-12), to show
+    /// that training moved them.
+    static func initialWeights(_ data: String) throws -> [Float] {
+        let out = "\(data)/ckpt0"
+        var args = arguments(dataroot: data, checkpoints: out, batch: 6)
+        args[args.firstIndex(of: "--max-steps")! + 1] = "1"
+        args += ["--lr", "0.000000000001"]
+        _ = try MPIRunner.single(args, binary: "pix2pix", timeout: 60)
+        return try weights(out)
+    }
+
+    @Test func sameGlobalBatchSameWeightsOnOneTwoThreeRanks() throws {
+        let data = try Self.makeDataset()
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        var results: [[Float]] = []
+        for (ranks, batch) in [(1, 6), (2, 3), (3, 2)] {
+            let out = "\(data)/ckpt\(ranks)"
+            let r = ranks == 1
+                ? try MPIRunner.single(Self.arguments(dataroot: data, checkpoints: out, batch: batch), binary: "pix2pix", timeout: 120)
+                : try MPIRunner.mpi(ranks, Self.arguments(dataroot: data, checkpoints: out, batch: batch), binary: "pix2pix", timeout: 120)
+            #expect(r.status == 0 && !r.timedOut, "\(ranks) ranks: \(r.output)")
+            #expect(r.output.contains("[rank 0/\(ranks) "))
+            // Only the coordinator reports.
+            #expect(!r.output.contains("[rank 1/"), "\(r.output)")
+            results.append(try Self.weights(out))
+        }
+        let moved = zip(results[0], try Self.initialWeights(data)).map { abs($0 - $1) }.max() ?? 0
+        #expect(moved > 1e-4, "training moved the weights by only \(moved)")
+        print("data parallel: weights moved by up to \(moved) in 3 steps")
+        for k in 1..<results.count {
+            #expect(results[k].count == results[0].count)
+            let diff = zip(results[0], results[k]).map { abs($0 - $1) }.max() ?? .infinity
+            // Three Adam steps of lr 2e-4: weights move by up to 6e-4; reduction order changes
+            // only the last bits of the averaged gradients.
+            #expect(diff < 2e-6, "\(k + 1) ranks differ from 1 rank by up to \(diff)")
+            print("data parallel: \(k + 1) ranks vs 1 rank, max weight difference \(diff)")
+        }
+    }
+
+    @Test func aFailingRankEndsTheJobNamingIt() throws {
+        let data = try Self.makeDataset()
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let good = Self.arguments(dataroot: data, checkpoints: "\(data)/ck", batch: 1)
+        let bad = Self.arguments(dataroot: "\(data)/missing", checkpoints: "\(data)/ck", batch: 1)
+        let pix2pix = try MPIRunner.binary("pix2pix").path
+        let args = ["--oversubscribe", "--bind-to", "none", "-np", "1", pix2pix] + good + [":", "-np", "1", pix2pix] + bad
+        let r = try MPIRunner.run(try MPIRunner.mpirun(), args, environment: MPIRunner.environment([:]), timeout: 60)
+        #expect(!r.timedOut)
+        #expect(r.status != 0)
+        #expect(r.output.contains("[rank 1/2") && r.output.contains("missing"), "\(r.output)")
+        #expect(r.seconds < 30)
+    }
+}
