@@ -53,6 +53,9 @@ public final class Conv2d {
         return 2 * Double(s.n * outputChannels * g.colRows * g.colCols)
     }
 
+    /// FLOPs of the last forward pass (0 before any); backward costs the same per gradient.
+    public var lastForwardFlops: Double { input.map { flops(for: $0.shape) } ?? 0 }
+
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.shape.c == inputChannels, "Conv2d expects \(inputChannels) channels, got \(x.shape)")
         let g = geometry(for: x.shape)

@@ -59,6 +59,9 @@ public final class ConvTranspose2d {
         2 * Double(s.n * inputChannels * outputChannels * kernelSize * kernelSize * s.h * s.w)
     }
 
+    /// FLOPs of the last forward pass (0 before any); backward costs the same per gradient.
+    public var lastForwardFlops: Double { input.map { flops(for: $0.shape) } ?? 0 }
+
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.shape.c == inputChannels, "ConvTranspose2d expects \(inputChannels) channels, got \(x.shape)")
         let g = geometry(for: x.shape)

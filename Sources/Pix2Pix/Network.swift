@@ -115,6 +115,16 @@ public final class Network {
         return keys
     }
 
+    /// Convolution FLOPs of the last forward pass (total, and the first layer's alone:
+    /// a backward costs total for the weight gradients plus total − first for the input
+    /// gradients when the image gradient is not needed).
+    public var lastForwardFlops: (total: Double, first: Double) {
+        switch body {
+        case .unet(let u): return (u.root.lastForwardFlops, u.root.downConv.lastForwardFlops)
+        case .sequential(let s): return s.lastForwardFlops
+        }
+    }
+
     /// PT's `net.train()` / `net.eval()`: BatchNorm statistics and dropout.
     public func setTraining(_ on: Bool) {
         isTraining = on

@@ -1,6 +1,19 @@
 import Tensor
 import Layers
 
+/// Seconds spent in each phase of the training steps so far (benchmarks, reports).
+public struct PhaseTimes: Equatable, Sendable, Codable {
+    public var generatorForward = 0.0
+    /// D forward and backward: both halves of the D step and D's part of the G step.
+    public var discriminator = 0.0
+    public var generatorBackward = 0.0
+    public var optimizer = 0.0
+    /// Gradient averaging across ranks (`gradientsReady`).
+    public var gradientSync = 0.0
+    public var steps = 0
+    public init() {}
+}
+
 /// PT's `--gan_mode`.
 public enum GANMode: String, Sendable, CaseIterable, Codable {
     /// BCE with logits (the paper's loss).
@@ -51,6 +64,9 @@ public final class Pix2PixModel {
     /// data-parallel trainer averages gradients across ranks here.
     public var gradientsReady: ((ParameterArena) throws -> Void)?
 
+    /// Time per phase, accumulated over steps (reset by assigning `PhaseTimes()`).
+    public var times = PhaseTimes()
+
     /// G(A) of the last step (valid until the next forward of G): samples and reports.
     public private(set) var fakeB: Tensor?
 
@@ -79,8 +95,15 @@ public final class Pix2PixModel {
     @discardableResult
     public func step(realA: Tensor, realB: Tensor) throws -> Losses {
         var losses = Losses()
+        var t = monotonicSeconds()
+        func lap(_ phase: WritableKeyPath<PhaseTimes, Double>) {
+            let now = monotonicSeconds()
+            times[keyPath: phase] += now - t
+            t = now
+        }
         let fakeB = G.forward(realA)
         self.fakeB = fakeB
+        lap(\.generatorForward)
 
         // D step.
         D.arena.zeroGrad()
@@ -90,21 +113,29 @@ public final class Pix2PixModel {
         let realAB = realPair.forward(realA, realB)
         losses.D_real = gan.forward(D.forward(realAB), target: .value(1))
         D.backward(gan.backward(scale: 0.5))
+        lap(\.discriminator)
         try gradientsReady?(D.arena)
+        lap(\.gradientSync)
         optimizerD.update()
+        lap(\.optimizer)
 
         // G step through the updated, frozen D.
         G.arena.zeroGrad()
         losses.G_GAN = gan.forward(D.forward(fakeAB), target: .value(1))
         let dFakeAB = D.backward(gan.backward(), inputGradient: true, parameterGradients: false)!
+        lap(\.discriminator)
         let dFromD = fakePair.backward(dFakeAB).1
         losses.G_L1 = lambdaL1 * l1.forward(fakeB, target: .tensor(realB))
         let dFromL1 = l1.backward(scale: lambdaL1)
         let dFake = fakeGrad.view(fakeB.shape)
         for i in 0..<dFake.count { dFake.data[i] = dFromD.data[i] + dFromL1.data[i] }
         G.backward(dFake)
+        lap(\.generatorBackward)
         try gradientsReady?(G.arena)
+        lap(\.gradientSync)
         optimizerG.update()
+        lap(\.optimizer)
+        times.steps += 1
         return losses
     }
 }

@@ -109,6 +109,23 @@ public final class Sequential {
         return g
     }
 
+    /// FLOPs of the convolutions in the last forward pass, and of the first one alone.
+    public var lastForwardFlops: (total: Double, first: Double) {
+        var total = 0.0, first: Double?
+        for m in modules {
+            var f = 0.0
+            switch m {
+            case .conv(let l): f = l.lastForwardFlops
+            case .convTranspose(let l): f = l.lastForwardFlops
+            case .residual(let r): f = r.block.lastForwardFlops.total
+            default: continue
+            }
+            total += f
+            if first == nil { first = f }
+        }
+        return (total, first ?? 0)
+    }
+
     /// Every BatchNorm2d and Dropout, recursively (for train/eval switching and checkpoints).
     public var batchNorms: [BatchNorm2d] {
         modules.flatMap { m -> [BatchNorm2d] in

@@ -125,6 +125,11 @@ final class UNetBlock {
         return downReLU.backward(sum)
     }
 
+    /// FLOPs of this level's and all inner levels' convolutions in the last forward.
+    var lastForwardFlops: Double {
+        downConv.lastForwardFlops + upConv.lastForwardFlops + (submodule?.lastForwardFlops ?? 0)
+    }
+
     var batchNorms: [BatchNorm2d] {
         downNorm.batchNorms + (submodule?.batchNorms ?? []) + upNorm.batchNorms
     }

@@ -21,3 +21,17 @@ public enum BLASThreads {
     public static var count: Int { Int(openblas_get_num_threads()) }
     public static func set(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
 }
+
+/// The machine's sgemm rate with the current OpenBLAS threads, in GFLOP/s: the best of
+/// `repeats` size³ products after one warm-up. Benchmarks print it next to their own rates.
+public func measureSgemmPeak(size n: Int = 2048, repeats: Int = 4) -> Double {
+    let a = TensorBuffer(shape: Shape(1, 1, n, n), values: [Float](repeating: 0.5, count: n * n))
+    let c = TensorBuffer(capacity: n * n)
+    var best = Double.infinity
+    for _ in 0...repeats {
+        let t = monotonicSeconds()
+        sgemm(m: n, n: n, k: n, a: a.base, lda: n, b: a.base, ldb: n, c: c.base, ldc: n)
+        best = min(best, monotonicSeconds() - t)
+    }
+    return 2 * Double(n * n * n) / best / 1e9
+}

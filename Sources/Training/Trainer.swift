@@ -17,11 +17,9 @@ public final class Trainer {
     public let options: Options
     public let log: Log
     public let communicator: Communicator
-    /// Gradient averaging of G and D across ranks (nil on one process).
-    let syncG: GradientSync?
-    let syncD: GradientSync?
-    let watchdog: Watchdog?
-    public let model: Pix2PixModel
+    /// This rank's G and D, kept equal to every other rank's.
+    public let replica: Replica
+    public var model: Pix2PixModel { replica.model }
     public let dataset: AlignedDataset
     public let sampler: Sampler
     public var schedule: LearningRateSchedule
@@ -52,51 +50,17 @@ public final class Trainer {
         guard sampleSize.width % multiple == 0, sampleSize.height % multiple == 0 else {
             throw OptionsError("preprocess", "images become \(sampleSize.width)×\(sampleSize.height), which \(options.netG) cannot take (needs multiples of \(multiple)); use crop_size/load_size or another netG")
         }
-        let random = RandomStream(seed: UInt64(options.seed), stream: 0)
-        let G = try Network(options.generatorSpec, random: random.derived("G"))
-        let D = try Network(options.discriminatorSpec, random: random.derived("D"))
-        G.initialize(options.initializer, gain: options.init_gain, random: random.derived("init G"))
-        D.initialize(options.initializer, gain: options.init_gain, random: random.derived("init D"))
-        model = Pix2PixModel(G: G, D: D, ganMode: options.ganMode, lambdaL1: options.lambda_L1,
-                             learningRate: options.lr, beta1: options.beta1)
-        if communicator.size > 1 {
-            for net in [G, D] {
-                try communicator.broadcast(net.arena.values)
-                try communicator.broadcast(net.arena.bufferValues)
-            }
-            var fingerprint = Fingerprint(
-                version: "pix2pix-swift 1", configHash: stableHash(options.yaml),
-                parameterCounts: [G.parameterCount, D.parameterCount], datasetSize: dataset.count,
-                datasetHash: stableHash(dataset.files.map(\.description).joined(separator: "\n")),
-                worldSize: communicator.size)
-            fingerprint.set("sampleSize", "\(sampleSize.width)x\(sampleSize.height)")
-            try Handshake.verify(fingerprint, on: communicator)
-            let mode = GradientSync.Mode(rawValue: options.reduce)!
-            let sG = try GradientSync(communicator: communicator, arena: G.arena, mode: mode, exact: options.exact_reduce)
-            let sD = try GradientSync(communicator: communicator, arena: D.arena, mode: mode, exact: options.exact_reduce)
-            // Gradients live in the shared-memory window: averaging needs no copy in or out.
-            if let shared = sG.sharedGradients { G.arena.useGradientStorage(shared) }
-            if let shared = sD.sharedGradients { D.arena.useGradientStorage(shared) }
-            syncG = sG
-            syncD = sD
-            watchdog = options.watchdog_timeout > 0
-                ? try Watchdog(communicator: communicator, timeout: Double(options.watchdog_timeout)) : nil
-        } else {
-            syncG = nil
-            syncD = nil
-            watchdog = nil
-        }
+        replica = try Replica(options: options, communicator: communicator, dataFingerprint: [
+            ("datasetSize", String(dataset.count)),
+            ("datasetHash", stableHash(dataset.files.map(\.description).joined(separator: "\n"))),
+            ("sampleSize", "\(sampleSize.width)x\(sampleSize.height)"),
+        ])
         sampler = Sampler(count: dataset.count, batchSize: options.batch_size, worldSize: log.worldSize,
                           seed: UInt64(options.seed), serial: options.serial_batches)
         schedule = LearningRateSchedule(options: options)
         let valDir = "\(options.dataroot)/\(options.val_phase)"
         validator = options.val_freq > 0 && FileManager.default.fileExists(atPath: valDir)
             ? try Validator(options: options, phase: options.val_phase) : nil
-        model.gradientsReady = { [unowned self] arena in
-            let isG = arena === self.model.G.arena
-            guard let sync = isG ? self.syncG : self.syncD else { return }
-            try self.collective(isG ? "allreduce G" : "allreduce D") { try sync.synchronize(arena) }
-        }
         guard sampler.stepsPerEpoch > 0 else {
             throw OptionsError("batch_size", "\(dataset.count) images are fewer than one global batch (\(sampler.globalBatch) = batch_size \(options.batch_size) × \(log.worldSize) ranks)")
         }
@@ -151,6 +115,7 @@ public final class Trainer {
                 lastLosses = try model.step(realA: Tensor(shape: shapeA, data: batch.a),
                                         realB: Tensor(shape: shapeB, data: batch.b))
                 step += 1
+                replica.step = step
                 epochL1 += Double(lastLosses.G_L1)
                 let t1 = monotonicSeconds()
                 timeSum += t1 - t0
@@ -185,28 +150,15 @@ public final class Trainer {
         }
     }
 
-    /// Runs a collective under the watchdog, which names the ranks that do not arrive.
-    func collective<T>(_ name: String, _ body: () throws -> T) throws -> T {
-        guard let watchdog else { return try body() }
-        return try watchdog.scope(name, step: step, body)
-    }
-
     /// The reported losses are the mean over all ranks.
     func averageLosses() throws {
-        guard communicator.size > 1 else { return }
         let l = lastLosses
-        let mean = try collective("allreduce losses") {
-            try communicator.allreduce([Double(l.D_fake), Double(l.D_real), Double(l.G_GAN), Double(l.G_L1)], op: .sum)
-        }.map { Float($0 / Double(communicator.size)) }
-        lastLosses = Losses(D_fake: mean[0], D_real: mean[1], G_GAN: mean[2], G_L1: mean[3])
+        let m = try replica.mean([Double(l.D_fake), Double(l.D_real), Double(l.G_GAN), Double(l.G_L1)], "allreduce losses")
+        lastLosses = Losses(D_fake: Float(m[0]), D_real: Float(m[1]), G_GAN: Float(m[2]), G_L1: Float(m[3]))
     }
 
-    /// Collective teardown (shared windows, watchdog); call on every rank before MPI ends.
-    public func shutdown() {
-        watchdog?.stop()
-        syncG?.release()
-        syncD?.release()
-    }
+    /// Collective teardown; call on every rank before MPI ends.
+    public func shutdown() { replica.shutdown() }
 
     /// Rank 0 writes G and D under `label` (`latest` or the epoch).
     public func save(label: String, epoch: Int) throws {
@@ -261,15 +213,3 @@ final class LossLog {
     deinit { try? handle.close() }
 }
 
-/// FNV-1a, 64 bit, as hex: a hash that is the same in every process (Swift's Hasher is not).
-func stableHash(_ s: String) -> String {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-    return String(h, radix: 16)
-}
-
-public func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}

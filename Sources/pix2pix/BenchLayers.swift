@@ -1,9 +1,7 @@
 import ArgumentParser
 import Tensor
 import Layers
-#if canImport(Glibc)
-import Glibc
-#endif
+import Foundation
 
 /// `pix2pix bench-layers`: GFLOP/s of every convolution in unet_256 and the 70×70
 /// PatchGAN at 256×256 (forward, input gradient, weight gradient), next to the sgemm peak
@@ -30,7 +28,7 @@ struct BenchLayers: ParsableCommand {
         let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         BLASThreads.set(threads ?? cores)
         print("bench-layers: \(size)×\(size), batch \(batch), OpenBLAS threads \(BLASThreads.count), best of \(repeats)")
-        let peak = measureSgemmPeak()
+        let peak = measureSgemmPeak(repeats: repeats)
         print(String(format: "sgemm peak (2048³, same run): %.1f GFLOP/s\n", peak))
 
         var rows: [Row] = []
@@ -121,28 +119,4 @@ struct BenchLayers: ParsableCommand {
         }
         return best * 1e3
     }
-
-    /// The machine's sgemm rate: the best of several 2048×2048×2048 products.
-    func measureSgemmPeak() -> Double {
-        let n = 2048
-        let a = TensorBuffer(shape: Shape(1, 1, n, n), values: [Float](repeating: 0.5, count: n * n))
-        let b = TensorBuffer(shape: Shape(1, 1, n, n), values: [Float](repeating: 0.25, count: n * n))
-        let c = TensorBuffer(capacity: n * n)
-        let ms = time {
-            sgemm(m: n, n: n, k: n, a: a.base, lda: n, b: b.base, ldb: n, c: c.base, ldc: n)
-        }
-        return 2 * Double(n * n * n) / (ms / 1e3) / 1e9
-    }
-}
-
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
-
-func peakRSSMegabytes() -> Int {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    return usage.ru_maxrss / 1024
 }

@@ -1,0 +1,95 @@
+import Foundation
+import Tensor
+import Layers
+import Pix2Pix
+import Distributed
+
+/// One rank's replica of G and D with everything data parallelism needs: the same initial
+/// weights on every rank (rank 0's, broadcast), a handshake that refuses ranks whose
+/// config, networks or data differ, and gradient averaging before every optimiser step
+/// (hierarchical shared-memory reduction by default), each exchange under the watchdog.
+public final class Replica {
+    public let options: Options
+    public let communicator: Communicator
+    public let log: Log
+    public let model: Pix2PixModel
+    let syncG: GradientSync?
+    let syncD: GradientSync?
+    let watchdog: Watchdog?
+    /// The global step the watchdog reports.
+    public var step = 0
+
+    /// `dataFingerprint` (size, hash, sample size) joins the handshake.
+    public init(options: Options, communicator: Communicator, dataFingerprint: [(String, String)]) throws {
+        self.options = options
+        self.communicator = communicator
+        log = Log(rank: communicator.rank, worldSize: communicator.size, host: communicator.hostname)
+        let random = RandomStream(seed: UInt64(options.seed), stream: 0)
+        let G = try Network(options.generatorSpec, random: random.derived("G"))
+        let D = try Network(options.discriminatorSpec, random: random.derived("D"))
+        G.initialize(options.initializer, gain: options.init_gain, random: random.derived("init G"))
+        D.initialize(options.initializer, gain: options.init_gain, random: random.derived("init D"))
+        model = Pix2PixModel(G: G, D: D, ganMode: options.ganMode, lambdaL1: options.lambda_L1,
+                             learningRate: options.lr, beta1: options.beta1)
+        guard communicator.size > 1 else {
+            syncG = nil
+            syncD = nil
+            watchdog = nil
+            return
+        }
+        for net in [G, D] {
+            try communicator.broadcast(net.arena.values)
+            try communicator.broadcast(net.arena.bufferValues)
+        }
+        var fingerprint = Fingerprint(fields: [
+            Fingerprint.Field("version", "pix2pix-swift 1"),
+            Fingerprint.Field("configHash", stableHash(options.yaml)),
+            Fingerprint.Field("parameterCounts", "\(G.parameterCount),\(D.parameterCount)"),
+            Fingerprint.Field("worldSize", String(communicator.size)),
+        ])
+        for (k, v) in dataFingerprint { fingerprint.set(k, v) }
+        try Handshake.verify(fingerprint, on: communicator)
+        let mode = GradientSync.Mode(rawValue: options.reduce)!
+        let sG = try GradientSync(communicator: communicator, arena: G.arena, mode: mode, exact: options.exact_reduce)
+        let sD = try GradientSync(communicator: communicator, arena: D.arena, mode: mode, exact: options.exact_reduce)
+        // Gradients live in the shared-memory window: averaging needs no copy in or out.
+        if let shared = sG.sharedGradients { G.arena.useGradientStorage(shared) }
+        if let shared = sD.sharedGradients { D.arena.useGradientStorage(shared) }
+        syncG = sG
+        syncD = sD
+        watchdog = options.watchdog_timeout > 0
+            ? try Watchdog(communicator: communicator, timeout: Double(options.watchdog_timeout)) : nil
+        model.gradientsReady = { [unowned self] arena in
+            let isG = arena === self.model.G.arena
+            guard let sync = isG ? self.syncG : self.syncD else { return }
+            try self.collective(isG ? "allreduce G" : "allreduce D") { try sync.synchronize(arena) }
+        }
+    }
+
+    /// Runs a collective under the watchdog, which names the ranks that do not arrive.
+    public func collective<T>(_ name: String, _ body: () throws -> T) throws -> T {
+        guard let watchdog else { return try body() }
+        return try watchdog.scope(name, step: step, body)
+    }
+
+    /// The mean of `values` over all ranks.
+    public func mean(_ values: [Double], _ name: String) throws -> [Double] {
+        guard communicator.size > 1 else { return values }
+        let sums = try collective(name) { try communicator.allreduce(values, op: .sum) }
+        return sums.map { $0 / Double(communicator.size) }
+    }
+
+    /// Collective teardown (shared windows, watchdog): every rank, before MPI ends.
+    public func shutdown() {
+        watchdog?.stop()
+        syncG?.release()
+        syncD?.release()
+    }
+}
+
+/// FNV-1a, 64 bit, as hex: a hash that is the same in every process (Swift's Hasher is not).
+func stableHash(_ s: String) -> String {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
+    return String(h, radix: 16)
+}
