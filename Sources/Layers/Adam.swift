@@ -48,13 +48,20 @@ public final class Adam {
         let w = 1 - beta1, b2 = beta2, c2 = 1 - beta2, e = eps
         let p = arena.values.baseAddress!, g = arena.grads.baseAddress!
         let m = exp_avg.baseAddress!, v = exp_avg_sq.baseAddress!
-        let lowWeight = abs(w) < 0.5
-        for i in 0..<arena.parameterCount {
-            let gi = g[i]
-            // torch.lerp's two-sided formula, so m matches bit for bit.
-            m[i] = lowWeight ? m[i] + w * (gi - m[i]) : gi - (gi - m[i]) * (1 - w)
-            v[i] = v[i] * b2 + c2 * gi * gi
-            p[i] -= stepSize * (m[i] / (v[i].squareRoot() / bc2Sqrt + e))
+        // torch.lerp's two-sided formula, so m matches bit for bit: weight w below 0.5 uses
+        // m + w·(g − m), otherwise g − (g − m)·(1 − w). Hoisted so the loops vectorise.
+        let lowWeight = abs(w) < 0.5, w1 = 1 - w
+        parallelChunks(arena.parameterCount) { range in
+            if lowWeight {
+                for i in range { m[i] = m[i] + w * (g[i] - m[i]) }
+            } else {
+                for i in range { m[i] = g[i] - (g[i] - m[i]) * w1 }
+            }
+            for i in range {
+                let gi = g[i]
+                v[i] = v[i] * b2 + c2 * gi * gi
+                p[i] -= stepSize * (m[i] / (v[i].squareRoot() / bc2Sqrt + e))
+            }
         }
     }
 }
