@@ -12,7 +12,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 PYTHON=${PYTHON:-python3}
 STEPS=${1:-10}
 CORES=$(nproc)
-swift build -c release --product pix2pix >/dev/null
+swift build -c release --product pix2pix -q
 BIN=.build/release/pix2pix
 git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 echo "commit $git_rev, $(lscpu | sed -n 's/^Model name: *//p'), $CORES cores, $($PYTHON -c 'import torch; print("torch", torch.__version__)')"

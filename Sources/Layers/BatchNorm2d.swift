@@ -11,6 +11,8 @@ import Tensor
 /// x̂ = (x − μ)/√(σ² + ε), y = γ·x̂ + β; running_mean ← (1 − m)·running_mean + m·μ and
 /// running_var ← (1 − m)·running_var + m·σ²·M/(M − 1) (unbiased), num_batches_tracked += 1.
 /// Eval: the running statistics normalise and nothing is updated.
+/// With `allreduce` set it is PT's `SyncBatchNorm` (which PyTorch offers only on GPUs): the
+/// statistics and the backward sums cover the global batch of all ranks.
 public final class BatchNorm2d {
     public let channels: Int
     public let eps: Float
@@ -27,7 +29,7 @@ public final class BatchNorm2d {
     private let output = TensorBuffer()
     private let inputGrad = TensorBuffer()
     private let normalized = TensorBuffer()
-    private let stats = TensorBuffer(capacity: 0)   // rstd per channel
+    private let stats = TensorBuffer(capacity: 0)   // rstd and mean per channel
     private var xhat: Tensor?
     private var trainedForward = true
 
@@ -41,6 +43,8 @@ public final class BatchNorm2d {
         runningMean = arena.buffer(join(name, "running_mean"), shape: [channels])
         runningVar = arena.buffer(join(name, "running_var"), shape: [channels])
         numBatchesTrackedName = join(name, "num_batches_tracked")
+        moments = .allocate(capacity: 2 * channels + 1)
+        moments.initialize(repeating: 0)
     }
 
     /// Sets γ = 1, β = 0, running statistics to (0, 1) and the batch count to 0 (PyTorch's
@@ -53,51 +57,79 @@ public final class BatchNorm2d {
         numBatchesTracked = 0
     }
 
+    /// Sums a buffer over all ranks in place. Set, the layer is PT's SyncBatchNorm: batch
+    /// statistics (forward) and the two gradient sums of backward cover the global batch.
+    /// Nil (the default): statistics of this rank's batch only, as BatchNorm2d under DDP.
+    public var allreduce: ((UnsafeMutableBufferPointer<Double>) -> Void)?
+
+    /// Per-channel sums in Double: [C sums or squared deviations or Σdy | C Σdy·x̂ | count].
+    private let moments: UnsafeMutableBufferPointer<Double>
+    /// Elements per channel over the (global, when synchronised) batch of the last forward.
+    private var count: Double = 0
+
+    deinit { moments.deallocate() }
+
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.shape.c == channels, "BatchNorm2d expects \(channels) channels, got \(x.shape)")
-        let s = x.shape, plane = s.planeCount, m = s.n * plane
+        let s = x.shape, plane = s.planeCount
         let y = output.view(s)
         let xh = normalized.view(s)
-        let rstd = stats.view(Shape(1, 1, 1, channels)).data
+        let rstd = stats.view(Shape(1, 1, 2, channels)).data
+        let mean = rstd + channels
         let gamma = weight.value, beta = bias.value
         let rm = runningMean.value, rv = runningVar.value
-        for c in 0..<channels {
-            var mean: Float, r: Float
-            if isTraining {
+        let C = channels
+        if isTraining {
+            // Two passes, as two allreduces when synchronised: the mean, then the squared
+            // deviations from it (more accurate than Σx² − (Σx)²/M).
+            for c in 0..<C {
                 var sum: Double = 0
                 for n in 0..<s.n {
-                    let p = x.data + (n * channels + c) * plane
+                    let p = x.data + (n * C + c) * plane
                     for i in 0..<plane { sum += Double(p[i]) }
                 }
-                let mu = sum / Double(m)
+                moments[c] = sum
+            }
+            moments[C] = Double(s.n * plane)
+            allreduce?(UnsafeMutableBufferPointer(rebasing: moments[0...C]))
+            count = moments[C]
+            for c in 0..<C { mean[c] = Float(moments[c] / count) }
+            for c in 0..<C {
+                let mu = Double(mean[c])
                 var sq: Double = 0
                 for n in 0..<s.n {
-                    let p = x.data + (n * channels + c) * plane
+                    let p = x.data + (n * C + c) * plane
                     for i in 0..<plane { let d = Double(p[i]) - mu; sq += d * d }
                 }
-                let variance = sq / Double(m)
-                mean = Float(mu)
-                r = Float(1 / (variance + Double(eps)).squareRoot())
-                let unbiased = m > 1 ? sq / Double(m - 1) : variance
-                rm[c] = (1 - momentum) * rm[c] + momentum * mean
-                rv[c] = (1 - momentum) * rv[c] + momentum * Float(unbiased)
-            } else {
-                mean = rm[c]
-                r = 1 / (rv[c] + eps).squareRoot()
+                moments[c] = sq
             }
-            rstd[c] = r
-            let g = gamma[c], b = beta[c]
+            allreduce?(UnsafeMutableBufferPointer(rebasing: moments[0..<C]))
+            for c in 0..<C {
+                let variance = moments[c] / count
+                rstd[c] = Float(1 / (variance + Double(eps)).squareRoot())
+                let unbiased = count > 1 ? moments[c] / (count - 1) : variance
+                rm[c] = (1 - momentum) * rm[c] + momentum * mean[c]
+                rv[c] = (1 - momentum) * rv[c] + momentum * Float(unbiased)
+            }
+            numBatchesTracked += 1
+        } else {
+            for c in 0..<C {
+                mean[c] = rm[c]
+                rstd[c] = 1 / (rv[c] + eps).squareRoot()
+            }
+        }
+        for c in 0..<C {
+            let g = gamma[c], b = beta[c], mu = mean[c], r = rstd[c]
             for n in 0..<s.n {
-                let off = (n * channels + c) * plane
+                let off = (n * C + c) * plane
                 let p = x.data + off, q = xh.data + off, o = y.data + off
                 for i in 0..<plane {
-                    let v = (p[i] - mean) * r
+                    let v = (p[i] - mu) * r
                     q[i] = v
                     o[i] = g * v + b
                 }
             }
         }
-        if isTraining { numBatchesTracked += 1 }
         trainedForward = isTraining
         xhat = xh
         return y
@@ -105,17 +137,19 @@ public final class BatchNorm2d {
 
     /// Accumulates dγ and dβ (unless `parameterGradients` is false) and returns dx.
     ///
-    /// Training: dx = γ·rstd/M · (M·dy − Σdy − x̂·Σ(dy·x̂)); eval: dx = γ·rstd·dy.
+    /// Training: dx = γ·rstd/M · (M·dy − Σdy − x̂·Σ(dy·x̂)), the sums over the (global)
+    /// batch; eval: dx = γ·rstd·dy. dγ = Σ dy·x̂ and dβ = Σ dy over this rank's batch (the
+    /// gradient averaging across ranks combines them, as DDP does with SyncBatchNorm).
     public func backward(_ dy: Tensor, parameterGradients: Bool = true) -> Tensor {
         guard let xh = xhat else { preconditionFailure("BatchNorm2d.backward before forward") }
-        let s = xh.shape, plane = s.planeCount, m = Float(s.n * plane)
+        let s = xh.shape, plane = s.planeCount, C = channels
         let dx = inputGrad.view(s)
-        let rstd = stats.view(Shape(1, 1, 1, channels)).data
+        let rstd = stats.view(Shape(1, 1, 2, channels)).data
         let gamma = weight.value, dgamma = weight.grad, dbeta = bias.grad
-        for c in 0..<channels {
+        for c in 0..<C {
             var sumDy: Double = 0, sumDyXhat: Double = 0
             for n in 0..<s.n {
-                let off = (n * channels + c) * plane
+                let off = (n * C + c) * plane
                 let d = dy.data + off, q = xh.data + off
                 for i in 0..<plane {
                     sumDy += Double(d[i])
@@ -126,10 +160,16 @@ public final class BatchNorm2d {
                 dgamma[c] += Float(sumDyXhat)
                 dbeta[c] += Float(sumDy)
             }
+            moments[c] = sumDy
+            moments[C + c] = sumDyXhat
+        }
+        if trainedForward { allreduce?(UnsafeMutableBufferPointer(rebasing: moments[0..<(2 * C)])) }
+        let m = Float(trainedForward ? count : 1)
+        for c in 0..<C {
             let k = gamma[c] * rstd[c]
-            let meanDy = Float(sumDy) / m, meanDyXhat = Float(sumDyXhat) / m
+            let meanDy = Float(moments[c]) / m, meanDyXhat = Float(moments[C + c]) / m
             for n in 0..<s.n {
-                let off = (n * channels + c) * plane
+                let off = (n * C + c) * plane
                 let d = dy.data + off, q = xh.data + off, o = dx.data + off
                 if trainedForward {
                     for i in 0..<plane { o[i] = k * (d[i] - meanDy - q[i] * meanDyXhat) }

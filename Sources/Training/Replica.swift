@@ -57,6 +57,17 @@ public final class Replica {
         if let shared = sD.sharedGradients { D.arena.useGradientStorage(shared) }
         syncG = sG
         syncD = sD
+        if options.norm == "syncbatch" {
+            // SyncBatchNorm: batch statistics over the global batch. A failed exchange inside
+            // a layer cannot be thrown through the network, so it ends the job.
+            for bn in G.batchNorms + D.batchNorms {
+                bn.allreduce = { [communicator] values in
+                    do { try communicator.allreduce(values, op: .sum) } catch {
+                        communicator.abort(message: "SyncBatchNorm statistics exchange failed: \(error)")
+                    }
+                }
+            }
+        }
         watchdog = options.watchdog_timeout > 0
             ? try Watchdog(communicator: communicator, timeout: Double(options.watchdog_timeout)) : nil
         model.gradientsReady = { [unowned self] arena in

@@ -36,8 +36,12 @@ public final class Validator {
         let tracked = G.batchNorms.map(\.numBatchesTracked)
 
         let wasTraining = G.isTraining
+        // Only rank 0 validates: SyncBatchNorm must not wait for the other ranks here.
+        let hooks = G.batchNorms.map(\.allreduce)
+        for bn in G.batchNorms { bn.allreduce = nil }
         G.setTraining(!eval)
         defer {
+            for (bn, h) in zip(G.batchNorms, hooks) { bn.allreduce = h }
             _ = G.arena.bufferValues.update(fromContentsOf: saved)
             for (bn, t) in zip(G.batchNorms, tracked) { bn.numBatchesTracked = t }
             G.setTraining(wasTraining)

@@ -82,6 +82,28 @@ import TestSupport
         }
     }
 
+    /// norm syncbatch: BatchNorm statistics over the global batch, so 2 ranks × 2 train like
+    /// 1 rank × 4 with plain BatchNorm (per-rank BatchNorm would not).
+    @Test func syncBatchNormEqualsOneRankBatchNorm() throws {
+        let data = try Self.makeDataset()
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        func run(_ ranks: Int, _ norm: String) throws -> [Float] {
+            let out = "\(data)/ckpt-\(norm)-\(ranks)"
+            var args = Self.arguments(dataroot: data, checkpoints: out, batch: 4 / ranks)
+            args[args.firstIndex(of: "--norm")! + 1] = norm
+            let r = ranks == 1 ? try MPIRunner.single(args, binary: "pix2pix", timeout: 120)
+                               : try MPIRunner.mpi(ranks, args, binary: "pix2pix", timeout: 120)
+            #expect(r.status == 0 && !r.timedOut, "\(r.output)")
+            return try Self.weights(out)
+        }
+        let one = try run(1, "batch"), sync = try run(2, "syncbatch"), local = try run(2, "batch")
+        let syncDiff = zip(one, sync).map { abs($0 - $1) }.max() ?? .infinity
+        let localDiff = zip(one, local).map { abs($0 - $1) }.max() ?? .infinity
+        print("data parallel: syncbatch 2 ranks vs batch 1 rank \(syncDiff); per-rank batch norm \(localDiff)")
+        #expect(syncDiff < 2e-6)
+        #expect(localDiff > 1e-5)
+    }
+
     @Test func aFailingRankEndsTheJobNamingIt() throws {
         let data = try Self.makeDataset()
         defer { try? FileManager.default.removeItem(atPath: data) }
