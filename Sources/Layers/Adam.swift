@@ -52,15 +52,32 @@ public final class Adam {
         // m + w·(g − m), otherwise g − (g − m)·(1 − w). Hoisted so the loops vectorise.
         let lowWeight = abs(w) < 0.5, w1 = 1 - w
         parallelChunks(arena.parameterCount) { range in
-            if lowWeight {
-                for i in range { m[i] = m[i] + w * (g[i] - m[i]) }
-            } else {
-                for i in range { m[i] = g[i] - (g[i] - m[i]) * w1 }
+            // 16 lanes at a time (explicit SIMD: the four arrays could alias as far as the
+            // compiler knows, so it would not vectorise the scalar loop), then the tail.
+            typealias V = SIMD16<Float>
+            let lanes = V.scalarCount
+            var i = range.lowerBound
+            let vw = V(repeating: w), vw1 = V(repeating: w1), vb2 = V(repeating: b2), vc2 = V(repeating: c2)
+            let vStep = V(repeating: stepSize), vBc2 = V(repeating: bc2Sqrt), ve = V(repeating: e)
+            while i + lanes <= range.upperBound {
+                let gi = UnsafeRawPointer(g + i).loadUnaligned(as: V.self)
+                var mi = UnsafeRawPointer(m + i).loadUnaligned(as: V.self)
+                var vi = UnsafeRawPointer(v + i).loadUnaligned(as: V.self)
+                var pi = UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
+                mi = lowWeight ? mi + vw * (gi - mi) : gi - (gi - mi) * vw1
+                vi = vi * vb2 + vc2 * gi * gi
+                pi -= vStep * (mi / (vi.squareRoot() / vBc2 + ve))
+                UnsafeMutableRawPointer(m + i).storeBytes(of: mi, as: V.self)
+                UnsafeMutableRawPointer(v + i).storeBytes(of: vi, as: V.self)
+                UnsafeMutableRawPointer(p + i).storeBytes(of: pi, as: V.self)
+                i += lanes
             }
-            for i in range {
+            while i < range.upperBound {
                 let gi = g[i]
+                m[i] = lowWeight ? m[i] + w * (gi - m[i]) : gi - (gi - m[i]) * w1
                 v[i] = v[i] * b2 + c2 * gi * gi
                 p[i] -= stepSize * (m[i] / (v[i].squareRoot() / bc2Sqrt + e))
+                i += 1
             }
         }
     }
