@@ -69,6 +69,14 @@ public final class BatchNorm2d {
 
     deinit { moments.deallocate() }
 
+    /// Runs `body` for every channel, the channels split across the rank's threads when the
+    /// tensor is large (each channel touches only its own planes and statistics).
+    private func forEachChannel(_ s: Shape, _ body: (Int) -> Void) {
+        parallelChunks(channels, minimumChunk: max(1, (1 << 15) / max(1, s.n * s.planeCount))) { range in
+            for c in range { body(c) }
+        }
+    }
+
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.shape.c == channels, "BatchNorm2d expects \(channels) channels, got \(x.shape)")
         let s = x.shape, plane = s.planeCount
@@ -82,7 +90,7 @@ public final class BatchNorm2d {
         if isTraining {
             // Two passes, as two allreduces when synchronised: the mean, then the squared
             // deviations from it (more accurate than Σx² − (Σx)²/M).
-            for c in 0..<C {
+            forEachChannel(s) { c in
                 var sum: Double = 0
                 for n in 0..<s.n {
                     let p = x.data + (n * C + c) * plane
@@ -94,7 +102,7 @@ public final class BatchNorm2d {
             allreduce?(UnsafeMutableBufferPointer(rebasing: moments[0...C]))
             count = moments[C]
             for c in 0..<C { mean[c] = Float(moments[c] / count) }
-            for c in 0..<C {
+            forEachChannel(s) { c in
                 let mu = Double(mean[c])
                 var sq: Double = 0
                 for n in 0..<s.n {
@@ -118,7 +126,7 @@ public final class BatchNorm2d {
                 rstd[c] = 1 / (rv[c] + eps).squareRoot()
             }
         }
-        for c in 0..<C {
+        forEachChannel(s) { c in
             let g = gamma[c], b = beta[c], mu = mean[c], r = rstd[c]
             for n in 0..<s.n {
                 let off = (n * C + c) * plane
@@ -146,7 +154,7 @@ public final class BatchNorm2d {
         let dx = inputGrad.view(s)
         let rstd = stats.view(Shape(1, 1, 2, channels)).data
         let gamma = weight.value, dgamma = weight.grad, dbeta = bias.grad
-        for c in 0..<C {
+        forEachChannel(s) { c in
             var sumDy: Double = 0, sumDyXhat: Double = 0
             for n in 0..<s.n {
                 let off = (n * C + c) * plane
@@ -165,7 +173,7 @@ public final class BatchNorm2d {
         }
         if trainedForward { allreduce?(UnsafeMutableBufferPointer(rebasing: moments[0..<(2 * C)])) }
         let m = Float(trainedForward ? count : 1)
-        for c in 0..<C {
+        forEachChannel(s) { c in
             let k = gamma[c] * rstd[c]
             let meanDy = Float(moments[c]) / m, meanDyXhat = Float(moments[C + c]) / m
             for n in 0..<s.n {

@@ -26,7 +26,8 @@ public final class InstanceNorm2d {
         let s = x.shape, plane = s.planeCount
         let y = output.view(s)
         let rstd = stats.view(Shape(1, 1, s.n, s.c)).data
-        for k in 0..<(s.n * s.c) {
+        parallelChunks(s.n * s.c, minimumChunk: max(1, (1 << 15) / max(1, plane))) { planes in
+        for k in planes {
             let p = x.data + k * plane, o = y.data + k * plane
             var sum: Double = 0
             for i in 0..<plane { sum += Double(p[i]) }
@@ -38,6 +39,7 @@ public final class InstanceNorm2d {
             rstd[k] = r
             for i in 0..<plane { o[i] = (p[i] - mean) * r }
         }
+        }
         self.y = y
         return y
     }
@@ -47,7 +49,8 @@ public final class InstanceNorm2d {
         let s = y.shape, plane = s.planeCount, m = Float(plane)
         let dx = inputGrad.view(s)
         let rstd = stats.view(Shape(1, 1, s.n, s.c)).data
-        for k in 0..<(s.n * s.c) {
+        parallelChunks(s.n * s.c, minimumChunk: max(1, (1 << 15) / max(1, plane))) { planes in
+        for k in planes {
             let d = dy.data + k * plane, q = y.data + k * plane, o = dx.data + k * plane
             var sumDy: Double = 0, sumDyY: Double = 0
             for i in 0..<plane {
@@ -56,6 +59,7 @@ public final class InstanceNorm2d {
             }
             let meanDy = Float(sumDy) / m, meanDyY = Float(sumDyY) / m, r = rstd[k]
             for i in 0..<plane { o[i] = r * (d[i] - meanDy - q[i] * meanDyY) }
+        }
         }
         return dx
     }

@@ -13,7 +13,7 @@ public final class LeakyReLU {
     public func forward(_ x: Tensor) -> Tensor {
         let y = output.view(x.shape), a = negativeSlope
         let p = x.data, o = y.data
-        for i in 0..<x.count { let v = p[i]; o[i] = v > 0 ? v : v * a }
+        parallelChunks(x.count) { r in for i in r { let v = p[i]; o[i] = v > 0 ? v : v * a } }
         input = x
         return y
     }
@@ -22,7 +22,7 @@ public final class LeakyReLU {
         guard let x = input else { preconditionFailure("LeakyReLU.backward before forward") }
         let dx = inputGrad.view(x.shape), a = negativeSlope
         let p = x.data, d = dy.data, o = dx.data
-        for i in 0..<x.count { o[i] = p[i] > 0 ? d[i] : d[i] * a }
+        parallelChunks(x.count) { r in for i in r { o[i] = p[i] > 0 ? d[i] : d[i] * a } }
         return dx
     }
 }

@@ -11,7 +11,7 @@ public final class ReLU {
     public func forward(_ x: Tensor) -> Tensor {
         let y = output.view(x.shape)
         let p = x.data, o = y.data
-        for i in 0..<x.count { o[i] = p[i] > 0 ? p[i] : 0 }
+        parallelChunks(x.count) { r in for i in r { o[i] = p[i] > 0 ? p[i] : 0 } }
         input = x
         return y
     }
@@ -20,7 +20,7 @@ public final class ReLU {
         guard let x = input else { preconditionFailure("ReLU.backward before forward") }
         let dx = inputGrad.view(x.shape)
         let p = x.data, d = dy.data, o = dx.data
-        for i in 0..<x.count { o[i] = p[i] > 0 ? d[i] : 0 }
+        parallelChunks(x.count) { r in for i in r { o[i] = p[i] > 0 ? d[i] : 0 } }
         return dx
     }
 }

@@ -16,7 +16,7 @@ public final class Sigmoid {
     public func forward(_ x: Tensor) -> Tensor {
         let y = output.view(x.shape)
         let p = x.data, o = y.data
-        for i in 0..<x.count { o[i] = sigmoid(p[i]) }
+        parallelChunks(x.count) { r in for i in r { o[i] = sigmoid(p[i]) } }
         self.y = y
         return y
     }
@@ -25,7 +25,7 @@ public final class Sigmoid {
         guard let y else { preconditionFailure("Sigmoid.backward before forward") }
         let dx = inputGrad.view(y.shape)
         let q = y.data, d = dy.data, o = dx.data
-        for i in 0..<y.count { o[i] = d[i] * q[i] * (1 - q[i]) }
+        parallelChunks(y.count) { r in for i in r { o[i] = d[i] * q[i] * (1 - q[i]) } }
         return dx
     }
 }

@@ -33,9 +33,11 @@ public struct ConvGeometry: Equatable, Sendable {
 public func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeMutablePointer<Float>) {
     let H = g.height, W = g.width, K = g.kernel, S = g.stride, P = g.padding
     let OH = g.outHeight, OW = g.outWidth
-    var row = cols
-    for c in 0..<g.channels {
+    // Channels are independent (disjoint rows of cols): split them across the rank's threads.
+    parallelChunks(g.channels, minimumChunk: max(1, (1 << 15) / max(1, K * K * OH * OW))) { channels in
+    for c in channels {
         let plane = x + c * H * W
+        var row = cols + c * K * K * OH * OW
         for kh in 0..<K {
             for kw in 0..<K {
                 // Valid output columns for this kw: 0 <= ow*S - P + kw < W.
@@ -61,6 +63,7 @@ public func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeM
             }
         }
     }
+    }
 }
 
 /// Folds columns back, summing overlaps: the adjoint of `im2col` (PyTorch's `fold`).
@@ -69,10 +72,12 @@ public func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeM
 public func col2im(_ cols: UnsafePointer<Float>, _ g: ConvGeometry, _ x: UnsafeMutablePointer<Float>) {
     let H = g.height, W = g.width, K = g.kernel, S = g.stride, P = g.padding
     let OH = g.outHeight, OW = g.outWidth
-    x.update(repeating: 0, count: g.channels * H * W)
-    var row = cols
-    for c in 0..<g.channels {
+    // Each channel folds into its own plane of x: split the channels across threads.
+    parallelChunks(g.channels, minimumChunk: max(1, (1 << 15) / max(1, K * K * OH * OW))) { channels in
+    for c in channels {
         let plane = x + c * H * W
+        plane.update(repeating: 0, count: H * W)
+        var row = cols + c * K * K * OH * OW
         for kh in 0..<K {
             for kw in 0..<K {
                 let (owLo, owHi) = validRange(offset: kw - P, stride: S, extent: W, count: OW)
@@ -91,6 +96,7 @@ public func col2im(_ cols: UnsafePointer<Float>, _ g: ConvGeometry, _ x: UnsafeM
                 row += OH * OW
             }
         }
+    }
     }
 }
 

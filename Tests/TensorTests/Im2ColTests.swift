@@ -12,6 +12,8 @@ import TestSupport
         ConvGeometry(channels: 2, height: 9, width: 10, kernel: 3, stride: 2, padding: 1),
         ConvGeometry(channels: 3, height: 2, width: 2, kernel: 4, stride: 2, padding: 1),
         ConvGeometry(channels: 2, height: 7, width: 5, kernel: 3, stride: 3, padding: 2),
+        // Large enough that the channels are split across threads.
+        ConvGeometry(channels: 8, height: 64, width: 64, kernel: 4, stride: 2, padding: 1),
         // Transposed-conv geometry with output_padding: (8, 10) down to (4, 5).
         ConvGeometry(channels: 2, height: 8, width: 10, kernel: 3, stride: 2, padding: 1,
                      outHeight: 4, outWidth: 5),
