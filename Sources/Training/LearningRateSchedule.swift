@@ -46,6 +46,14 @@ public struct LearningRateSchedule: Equatable, Sendable, Codable {
         }
     }
 
+    /// Takes the plateau rule's state from a saved schedule; the rest comes from the
+    /// (possibly extended) options of the resumed run.
+    public mutating func restorePlateau(from saved: LearningRateSchedule) {
+        plateauScale = saved.plateauScale
+        best = saved.best
+        badEpochs = saved.badEpochs
+    }
+
     /// Feeds the epoch's metric to the plateau rule.
     public mutating func endEpoch(metric: Double) {
         guard policy == "plateau" else { return }

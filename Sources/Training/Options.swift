@@ -67,6 +67,9 @@ public struct Options: Equatable, Sendable {
     public var reduce = "hierarchical"
     public var exact_reduce = false
     public var watchdog_timeout = 600
+    // Resume (ours): "" starts fresh; "auto" continues from the newest complete checkpoint
+    // of this experiment; a label ("latest", "10") from that one.
+    public var resume = ""
     // Test
     public var eval = false
     public var num_test = 50
@@ -134,6 +137,7 @@ public struct Options: Equatable, Sendable {
         Key(name: "reduce", kind: .string(\.reduce, choices: ["hierarchical", "plain"])),
         Key(name: "exact_reduce", kind: .flag(\.exact_reduce)),
         Key(name: "watchdog_timeout", kind: .int(\.watchdog_timeout, minimum: 0)),
+        Key(name: "resume", kind: .string(\.resume, choices: nil)),
         Key(name: "eval", kind: .flag(\.eval)),
         Key(name: "num_test", kind: .int(\.num_test, minimum: 1)),
         Key(name: "epoch", kind: .string(\.epoch, choices: nil)),

@@ -25,6 +25,9 @@ public final class Trainer {
     public var schedule: LearningRateSchedule
     /// Global steps done so far.
     public private(set) var step = 0
+    /// Where training (re)starts: the epoch and the number of its steps already done.
+    public private(set) var startEpoch: Int
+    public private(set) var startEpochStep = 0
     /// The losses of the last step.
     public private(set) var lastLosses = Losses()
     let sampleSize: (width: Int, height: Int)
@@ -61,6 +64,19 @@ public final class Trainer {
         let valDir = "\(options.dataroot)/\(options.val_phase)"
         validator = options.val_freq > 0 && FileManager.default.fileExists(atPath: valDir)
             ? try Validator(options: options, phase: options.val_phase) : nil
+        startEpoch = options.epoch_count
+        if !options.resume.isEmpty {
+            let found = try TrainingState.find(options, label: options.resume)
+            try found.restore(into: replica.model, schedule: &schedule)
+            // Same global sample position at any world size: samples done in the epoch
+            // divided by the new global batch.
+            step = found.step
+            replica.step = step
+            startEpoch = found.nextEpoch
+            startEpochStep = found.samplesDoneInEpoch / max(1, options.batch_size * communicator.size)
+            log.info("resuming from \(found.label) checkpoint: step \(found.step), epoch \(found.nextEpoch), "
+                     + "\(found.samplesDoneInEpoch) samples of it done")
+        }
         guard sampler.stepsPerEpoch > 0 else {
             throw OptionsError("batch_size", "\(dataset.count) images are fewer than one global batch (\(sampler.globalBatch) = batch_size \(options.batch_size) × \(log.worldSize) ranks)")
         }
@@ -92,12 +108,14 @@ public final class Trainer {
         }
         if step == 0 { try validate(epoch: options.epoch_count - 1) }
         var timeSum = 0.0, dataSum = 0.0, timed = 0
-        for epoch in options.epoch_count...max(options.epoch_count, lastEpoch) {
+        for epoch in startEpoch...max(startEpoch, lastEpoch) {
+            let firstStep = epoch == startEpoch ? min(startEpochStep, sampler.stepsPerEpoch) : 0
+            var epochStep = firstStep
             let lr = schedule.rate(epoch: epoch)
             model.optimizerG.learningRate = lr
             model.optimizerD.learningRate = lr
             let permutation = sampler.permutation(epoch: epoch)
-            let requests = (0..<sampler.stepsPerEpoch).map {
+            let requests = (firstStep..<sampler.stepsPerEpoch).map {
                 BatchRequest(epoch: epoch, indices: sampler.indices(permutation, step: $0, rank: log.rank))
             }
             let prefetcher = Prefetcher(dataset: dataset, requests: requests, batchSize: options.batch_size,
@@ -115,6 +133,7 @@ public final class Trainer {
                 lastLosses = try model.step(realA: Tensor(shape: shapeA, data: batch.a),
                                         realB: Tensor(shape: shapeB, data: batch.b))
                 step += 1
+                epochStep += 1
                 replica.step = step
                 epochL1 += Double(lastLosses.G_L1)
                 let t1 = monotonicSeconds()
@@ -132,10 +151,10 @@ public final class Trainer {
                 if log.isCoordinator, step % options.display_freq == 0 {
                     try writeSample(batch, path: String(format: "%@/samples/epoch%03d_step%07d.png", dir, epoch, step))
                 }
-                if step % options.save_latest_freq == 0 { try save(label: "latest", epoch: epoch) }
+                if step % options.save_latest_freq == 0 { try save(label: "latest", epoch: epoch, epochStep: epochStep) }
                 if let stop = stopAfterSteps, step >= stop {
                     try validate(epoch: epoch)
-                    try save(label: "latest", epoch: epoch)
+                    try save(label: "latest", epoch: epoch, epochStep: epochStep)
                     return
                 }
                 waited = monotonicSeconds()
@@ -143,8 +162,8 @@ public final class Trainer {
             schedule.endEpoch(metric: epochL1 / Double(max(1, sampler.stepsPerEpoch)))
             if options.val_freq > 0, epoch % options.val_freq == 0 { try validate(epoch: epoch) }
             if epoch % options.save_epoch_freq == 0 || epoch == lastEpoch {
-                try save(label: "latest", epoch: epoch)
-                if epoch % options.save_epoch_freq == 0 { try save(label: String(epoch), epoch: epoch) }
+                try save(label: "latest", epoch: epoch, epochStep: epochStep)
+                if epoch % options.save_epoch_freq == 0 { try save(label: String(epoch), epoch: epoch, epochStep: epochStep) }
             }
             log.info("end of epoch \(epoch) / \(lastEpoch), \(step) steps")
         }
@@ -160,13 +179,19 @@ public final class Trainer {
     /// Collective teardown; call on every rank before MPI ends.
     public func shutdown() { replica.shutdown() }
 
-    /// Rank 0 writes G and D under `label` (`latest` or the epoch).
-    public func save(label: String, epoch: Int) throws {
+    /// Rank 0 writes G, D and the training state under `label` (`latest` or the epoch):
+    /// the networks first, the state last, each file atomically; a set is complete when
+    /// all three carry the same step, which is what `resume` looks for.
+    public func save(label: String, epoch: Int, epochStep: Int) throws {
         guard log.isCoordinator else { return }
         try Checkpoint.write(model.G, to: Checkpoint.path(options, label: label, net: "G"), options: options,
                              epoch: epoch, step: step)
         try Checkpoint.write(model.D, to: Checkpoint.path(options, label: label, net: "D"), options: options,
                              epoch: epoch, step: step)
+        let finished = epochStep >= sampler.stepsPerEpoch
+        try TrainingState.write(label: label, options: options, model: model, schedule: schedule, step: step,
+                                nextEpoch: finished ? epoch + 1 : epoch,
+                                samplesDoneInEpoch: finished ? 0 : epochStep * sampler.globalBatch)
     }
 
     /// input | output | target of the batch's first sample, side by side.

@@ -9,8 +9,8 @@ import TestSupport
 /// named. Data: small structured A|B pairs written as PNG files by the test.
 @Suite(.serialized) struct DataParallelTests {
     /// 18 pairs of 32×32 halves: A holds coloured rectangles, B the same rectangles inverted and shifted.
-    static func makeDataset() throws -> String {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("pix2pix-ddp-\(getpid())").path
+    static func makeDataset(_ tag: String = "ddp") throws -> String {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("pix2pix-\(tag)-\(getpid())").path
         try FileManager.default.createDirectory(atPath: "\(root)/train", withIntermediateDirectories: true)
         let r = RandomStream(seed: 11, stream: 3)
         for i in 0..<18 {
