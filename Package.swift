@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(
             name: "TrainingTests",
             dependencies: ["Training", "Pix2Pix", "Layers", "Tensor", "ImageData", "TestSupport", "pix2pix"],
-            exclude: ["Fixtures"]),
+            exclude: ["Fixtures", "check_tensorboard.py"]),
         .testTarget(
             name: "Pix2PixTests", dependencies: ["Pix2Pix", "Layers", "Tensor", "TestSupport"],
             exclude: ["Fixtures"]),

@@ -103,8 +103,10 @@ public final class GradientSync {
                       exact: exact, bucketBytes: bucketBytes)
     }
 
+    /// Never collective: a synchroniser dropped while an error unwinds on one rank must not
+    /// wait for the others (they may be blocked elsewhere; the error path ends the job with
+    /// MPI_Abort). A window not released explicitly is reclaimed when the process exits.
     deinit {
-        release()
         accumulator.deallocate()
         scratch.deallocate()
     }

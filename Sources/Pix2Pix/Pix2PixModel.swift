@@ -14,6 +14,13 @@ public struct PhaseTimes: Equatable, Sendable, Codable {
     public init() {}
 }
 
+/// A NaN or Inf in a network's averaged gradients (identical on every rank after
+/// averaging, so every rank detects it together).
+public struct NonFiniteGradient: Error, CustomStringConvertible {
+    public let network: String
+    public var description: String { "non-finite (NaN or Inf) gradient in \(network)" }
+}
+
 /// PT's `--gan_mode`.
 public enum GANMode: String, Sendable, CaseIterable, Codable {
     /// BCE with logits (the paper's loss).
@@ -64,6 +71,12 @@ public final class Pix2PixModel {
     /// data-parallel trainer averages gradients across ranks here.
     public var gradientsReady: ((ParameterArena) throws -> Void)?
 
+    /// What a non-finite gradient does: throw `NonFiniteGradient` (false) or skip that
+    /// network's optimiser step and count it (true).
+    public var skipNonFinite = false
+    /// Optimiser steps skipped for non-finite gradients.
+    public private(set) var skippedUpdates = 0
+
     /// Time per phase, accumulated over steps (reset by assigning `PhaseTimes()`).
     public var times = PhaseTimes()
 
@@ -75,6 +88,7 @@ public final class Pix2PixModel {
     private let fakePair = Concat()
     private let realPair = Concat()
     private let fakeGrad = TensorBuffer()
+    private let partialSums = TensorBuffer(capacity: 16)
 
     public init(G: Network, D: Network, ganMode: GANMode = .vanilla, lambdaL1: Float = 100,
                 learningRate: Float = 2e-4, beta1: Float = 0.5, beta2: Float = 0.999) {
@@ -85,6 +99,36 @@ public final class Pix2PixModel {
         gan = ganMode.makeLoss()
         optimizerG = Adam(arena: G.arena, learningRate: learningRate, beta1: beta1, beta2: beta2)
         optimizerD = Adam(arena: D.arena, learningRate: learningRate, beta1: beta1, beta2: beta2)
+    }
+
+    /// Whether `net`'s gradients are all finite (their sum is: NaN and Inf propagate); if
+    /// not, throws or counts a skipped update per `skipNonFinite`.
+    private func finite(_ net: Network, _ name: String) throws -> Bool {
+        let g = net.arena.grads.baseAddress!, count = net.arena.parameterCount
+        let slots = 16, sums = partialSums.base
+        let per = (count + slots - 1) / slots
+        parallelChunks(slots, minimumChunk: 1) { slotRange in
+            for slot in slotRange {
+                let lo = min(count, slot * per), hi = min(count, lo + per)
+                var acc = SIMD16<Float>()
+                var i = lo
+                while i + 16 <= hi {
+                    acc += UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
+                    i += 16
+                }
+                var s = acc.sum()
+                while i < hi { s += g[i]; i += 1 }
+                sums[slot] = s
+            }
+        }
+        var total: Float = 0
+        for k in 0..<slots { total += sums[k] }
+        if total.isFinite { return true }
+        if skipNonFinite {
+            skippedUpdates += 1
+            return false
+        }
+        throw NonFiniteGradient(network: name)
     }
 
     /// fake_B = G(A) without training (PT's `test()` runs this under no_grad).
@@ -116,7 +160,7 @@ public final class Pix2PixModel {
         lap(\.discriminator)
         try gradientsReady?(D.arena)
         lap(\.gradientSync)
-        optimizerD.update()
+        if try finite(D, "D") { optimizerD.update() }
         lap(\.optimizer)
 
         // G step through the updated, frozen D.
@@ -133,7 +177,7 @@ public final class Pix2PixModel {
         lap(\.generatorBackward)
         try gradientsReady?(G.arena)
         lap(\.gradientSync)
-        optimizerG.update()
+        if try finite(G, "G") { optimizerG.update() }
         lap(\.optimizer)
         times.steps += 1
         return losses

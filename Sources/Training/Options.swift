@@ -70,6 +70,11 @@ public struct Options: Equatable, Sendable {
     // Resume (ours): "" starts fresh; "auto" continues from the newest complete checkpoint
     // of this experiment; a label ("latest", "10") from that one.
     public var resume = ""
+    // Faults (ours): a NaN/Inf gradient stops training naming the step (`stop`) or skips
+    // that network's update (`skip`); with skip_bad_images a step whose batch holds an
+    // unreadable image is skipped on every rank and counted instead of ending the run.
+    public var on_nonfinite = "stop"
+    public var skip_bad_images = false
     // Test
     public var eval = false
     public var num_test = 50
@@ -138,6 +143,8 @@ public struct Options: Equatable, Sendable {
         Key(name: "exact_reduce", kind: .flag(\.exact_reduce)),
         Key(name: "watchdog_timeout", kind: .int(\.watchdog_timeout, minimum: 0)),
         Key(name: "resume", kind: .string(\.resume, choices: nil)),
+        Key(name: "on_nonfinite", kind: .string(\.on_nonfinite, choices: ["stop", "skip"])),
+        Key(name: "skip_bad_images", kind: .flag(\.skip_bad_images)),
         Key(name: "eval", kind: .flag(\.eval)),
         Key(name: "num_test", kind: .int(\.num_test, minimum: 1)),
         Key(name: "epoch", kind: .string(\.epoch, choices: nil)),

@@ -25,6 +25,10 @@ public final class Trainer {
     public var schedule: LearningRateSchedule
     /// Global steps done so far.
     public private(set) var step = 0
+    /// Set by SIGTERM/SIGUSR1 (`stopRequest.install()`): checkpoint and stop at the next step.
+    public let stopRequest = StopRequest()
+    /// Steps skipped because some rank's batch held an unreadable image (skip_bad_images).
+    public private(set) var skippedSteps = 0
     /// Where training (re)starts: the epoch and the number of its steps already done.
     public private(set) var startEpoch: Int
     public private(set) var startEpochStep = 0
@@ -64,9 +68,9 @@ public final class Trainer {
         let valDir = "\(options.dataroot)/\(options.val_phase)"
         validator = options.val_freq > 0 && FileManager.default.fileExists(atPath: valDir)
             ? try Validator(options: options, phase: options.val_phase) : nil
+        replica.model.skipNonFinite = options.on_nonfinite == "skip"
         startEpoch = options.epoch_count
-        if !options.resume.isEmpty {
-            let found = try TrainingState.find(options, label: options.resume)
+        if !options.resume.isEmpty, let found = try TrainingState.find(options, label: options.resume) {
             try found.restore(into: replica.model, schedule: &schedule)
             // Same global sample position at any world size: samples done in the epoch
             // divided by the new global batch.
@@ -86,7 +90,8 @@ public final class Trainer {
 
     /// Trains from epoch_count to n_epochs + n_epochs_decay; `stopAfterSteps` ends early
     /// (tests, benchmarks).
-    public func run(stopAfterSteps: Int? = nil) throws {
+    @discardableResult
+    public func run(stopAfterSteps: Int? = nil) throws -> TrainingOutcome {
         let dir = options.experimentDirectory
         if log.isCoordinator {
             try FileManager.default.createDirectory(atPath: "\(dir)/samples", withIntermediateDirectories: true)
@@ -124,14 +129,41 @@ public final class Trainer {
             defer { prefetcher.close() }
             var epochL1 = 0.0
             var waited = monotonicSeconds()
-            while let batch = try prefetcher.next() {
+            while true {
+                // The step's batch; a bad image ends the run (naming the file) unless
+                // skip_bad_images, when every rank skips the step together.
+                var batch: Batch?
+                var badImage: Error?
+                do { batch = try prefetcher.next() } catch { badImage = error }
+                if batch == nil && badImage == nil { break }
+                let (stop, skip) = try agreeOnStep(badImage: badImage != nil)
+                if skip {
+                    skippedSteps += 1
+                    epochStep += 1
+                    log.info("skipping step \(epochStep) of epoch \(epoch): \(badImage.map { "\($0)" } ?? "a bad image on another rank") (\(skippedSteps) skipped so far)")
+                    continue
+                }
+                if let badImage { throw badImage }
+                if stop {
+                    try save(label: "latest", epoch: epoch, epochStep: epochStep)
+                    log.info("stop requested (SIGTERM/SIGUSR1): checkpoint written at step \(step); resume with --resume auto")
+                    return .preempted(step: step)
+                }
+                guard let batch else { break }
                 let t0 = monotonicSeconds()
                 dataSum += t0 - waited
                 let shapeA = Shape(batch.count, batch.channelsA, batch.height, batch.width)
                 let shapeB = Shape(batch.count, batch.channelsB, batch.height, batch.width)
                 model.G.setFirstSample(UInt64(step * sampler.globalBatch + log.rank * options.batch_size))
-                lastLosses = try model.step(realA: Tensor(shape: shapeA, data: batch.a),
-                                        realB: Tensor(shape: shapeB, data: batch.b))
+                do {
+                    lastLosses = try model.step(realA: Tensor(shape: shapeA, data: batch.a),
+                                                realB: Tensor(shape: shapeB, data: batch.b))
+                } catch let e as NonFiniteGradient {
+                    let last = ((try? TrainingState.find(options, label: "auto")) ?? nil).map {
+                        "\(options.experimentDirectory)/\($0.label)_*.safetensors (step \($0.step))"
+                    } ?? "none yet"
+                    throw OptionsError("training", "\(e) at step \(step + 1) (epoch \(epoch)); last good checkpoint: \(last); on_nonfinite: skip would skip such steps")
+                }
                 step += 1
                 epochStep += 1
                 replica.step = step
@@ -155,7 +187,7 @@ public final class Trainer {
                 if let stop = stopAfterSteps, step >= stop {
                     try validate(epoch: epoch)
                     try save(label: "latest", epoch: epoch, epochStep: epochStep)
-                    return
+                    return .finished
                 }
                 waited = monotonicSeconds()
             }
@@ -167,6 +199,17 @@ public final class Trainer {
             }
             log.info("end of epoch \(epoch) / \(lastEpoch), \(step) steps")
         }
+        return .finished
+    }
+
+    /// One small collective a step: does any rank want to stop (a signal), and does any
+    /// rank lack its batch (a bad image, with skip_bad_images)? Every rank acts on the same
+    /// answer, so none is left waiting in the next collective.
+    func agreeOnStep(badImage: Bool) throws -> (stop: Bool, skip: Bool) {
+        let local = [stopRequest.isSet ? 1.0 : 0, badImage && options.skip_bad_images ? 1 : 0]
+        guard communicator.size > 1 else { return (local[0] > 0, local[1] > 0) }
+        let any = try replica.collective("agree on step") { try communicator.allreduce(local, op: .max) }
+        return (any[0] > 0, any[1] > 0)
     }
 
     /// The reported losses are the mean over all ranks.

@@ -39,13 +39,16 @@ public struct TrainingState {
     }
 
     /// The checkpoint to resume: `label` "auto" picks the complete set (G, D and state with
-    /// the same step, checksums intact) with the most steps; another label names one set.
-    public static func find(_ options: Options, label: String) throws -> TrainingState {
+    /// the same step, checksums intact) with the most steps, or nil when the experiment has
+    /// no training state yet (a first run); another label names one set. Sets that exist
+    /// but are all damaged are an error, never a silent fresh start.
+    public static func find(_ options: Options, label: String) throws -> TrainingState? {
         let dir = options.experimentDirectory
         var labels: [String]
         if label == "auto" {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
             labels = names.filter { $0.hasSuffix("_state.safetensors") }.map { String($0.dropLast("_state.safetensors".count)) }
+            if labels.isEmpty { return nil }
         } else {
             labels = [label]
         }

@@ -33,7 +33,7 @@ struct BenchLayers: ParsableCommand {
 
         var rows: [Row] = []
         let arena = ParameterArena()
-        var convs: [(String, Shape, Any)] = []
+        var convs: [(String, Shape, Convolution)] = []
         // U-Net encoder: k4 s2 p1, channels 3→64→128→256→512→512…, 8 downsamplings.
         let ngf = 64
         var encoder = [(3, ngf)]
@@ -67,23 +67,13 @@ struct BenchLayers: ParsableCommand {
 
         for (name, s, layer) in convs {
             let x = TensorBuffer(shape: s, values: [Float](repeating: 0.5, count: s.count))
-            if let conv = layer as? Conv2d {
-                let y = conv.forward(x.view(s))
-                let dy = TensorBuffer(shape: y.shape, values: [Float](repeating: 0.1, count: y.count))
-                var row = Row(name: name, input: s, output: y.shape, gflop: conv.flops(for: s) / 1e9)
-                row.ms = [time { _ = conv.forward(x.view(s)) },
-                          time { _ = conv.inputGradient(dy.view(y.shape)) },
-                          time { conv.accumulateParameterGradients(dy.view(y.shape)) }]
-                rows.append(row)
-            } else if let conv = layer as? ConvTranspose2d {
-                let y = conv.forward(x.view(s))
-                let dy = TensorBuffer(shape: y.shape, values: [Float](repeating: 0.1, count: y.count))
-                var row = Row(name: name, input: s, output: y.shape, gflop: conv.flops(for: s) / 1e9)
-                row.ms = [time { _ = conv.forward(x.view(s)) },
-                          time { _ = conv.inputGradient(dy.view(y.shape)) },
-                          time { conv.accumulateParameterGradients(dy.view(y.shape)) }]
-                rows.append(row)
-            }
+            let y = layer.forward(x.view(s))
+            let dy = TensorBuffer(shape: y.shape, values: [Float](repeating: 0.1, count: y.count))
+            var row = Row(name: name, input: s, output: y.shape, gflop: layer.flops(for: s) / 1e9)
+            row.ms = [time { _ = layer.forward(x.view(s)) },
+                      time { _ = layer.inputGradient(dy.view(y.shape)) },
+                      time { layer.accumulateParameterGradients(dy.view(y.shape)) }]
+            rows.append(row)
         }
         report(rows, peak: peak)
     }

@@ -19,7 +19,7 @@ struct Train: ParsableCommand {
     /// error on any rank prints `[rank r/R host] error: …` and ends the whole job (MPI_Abort).
     func run() throws {
         let communicator = try Communicator.start()
-        communicator.runOrAbort {
+        let outcome = communicator.runOrAbort { () throws -> TrainingOutcome in
             let options = try loadOptions(config: config, overrides: overrides)
             let budget = try ThreadBudget.compute(communicator: communicator)
             BLASThreads.set(budget.threads)
@@ -27,10 +27,13 @@ struct Train: ParsableCommand {
             log.info("\(communicator.size) rank(s); \(budget)")
             if let warning = budget.warning { log.info("warning: \(warning)") }
             let trainer = try Trainer(options: options, communicator: communicator)
-            try trainer.run(stopAfterSteps: maxSteps)
+            trainer.stopRequest.install()
+            let outcome = try trainer.run(stopAfterSteps: maxSteps)
             trainer.shutdown()
+            return outcome
         }
         communicator.finalize()
+        if case .preempted = outcome { throw ExitCode(TrainingOutcome.preemptedExitCode) }
     }
 }
 
