@@ -53,11 +53,15 @@ public final class Watchdog: @unchecked Sendable {
             var base: UnsafeMutableRawPointer? = nil
             var win: MPI_Win? = nil
             let bytes = communicator.rank == 0 ? 24 * communicator.size : 0
-            try Communicator.check(MPI_Win_allocate(bytes, 8, cmpi_info_null(), world, &base, &win),
-                                   "MPI_Win_allocate")
-            if communicator.rank == 0 { base!.initializeMemory(as: Int64.self, repeating: 0, count: 3 * communicator.size) }
-            try Communicator.check(MPI_Win_lock_all(0, win), "MPI_Win_lock_all")
-            window = win
+            // Across nodes without RDMA (OpenMPI 4.1 over TCP only: osc rdma needs openib/ucx,
+            // osc pt2pt refuses MPI_THREAD_MULTIPLE) no one-sided component exists; the
+            // watchdog then names only the stuck collective and step.
+            let created = MPI_Win_allocate(bytes, 8, cmpi_info_null(), world, &base, &win) == 0
+            if try communicator.agree(created, rule: .all) {
+                if communicator.rank == 0 { base!.initializeMemory(as: Int64.self, repeating: 0, count: 3 * communicator.size) }
+                try Communicator.check(MPI_Win_lock_all(0, win), "MPI_Win_lock_all")
+                window = win
+            }  // a window made on some ranks only is left (MPI_Win_free is collective)
             try communicator.barrier()
         }
         running = true

@@ -148,19 +148,23 @@ public enum DatasetTools {
         return result
     }
 
-    /// `a` and `b` side by side (same height), as RGB.
-    public static func sideBySide(_ a: Image, _ b: Image) -> Image {
-        precondition(a.height == b.height, "sideBySide needs equal heights")
-        let left = a.rgb(), right = b.rgb()
-        let w = left.width + right.width, h = a.height
+    /// Images of equal height placed left to right, as RGB (A|B pairs, sample grids).
+    public static func sideBySide(_ images: Image...) -> Image { sideBySide(images) }
+
+    public static func sideBySide(_ images: [Image]) -> Image {
+        let h = images[0].height
+        precondition(images.allSatisfy { $0.height == h }, "sideBySide needs equal heights")
+        let parts = images.map { $0.channels == 3 ? $0 : $0.rgb() }
+        let w = parts.reduce(0) { $0 + $1.width }
         var px = [UInt8](repeating: 0, count: w * h * 3)
-        let la = left.width * 3, lb = right.width * 3
         px.withUnsafeMutableBufferPointer { out in
-            left.pixels.withUnsafeBufferPointer { src in
-                for y in 0..<h { for i in 0..<la { out[y * w * 3 + i] = src[y * la + i] } }
-            }
-            right.pixels.withUnsafeBufferPointer { src in
-                for y in 0..<h { for i in 0..<lb { out[y * w * 3 + la + i] = src[y * lb + i] } }
+            var x0 = 0
+            for part in parts {
+                let row = part.width * 3
+                part.pixels.withUnsafeBufferPointer { src in
+                    for y in 0..<h { for i in 0..<row { out[(y * w + x0) * 3 + i] = src[y * row + i] } }
+                }
+                x0 += part.width
             }
         }
         return Image(width: w, height: h, channels: 3, pixels: px)

@@ -102,14 +102,32 @@ public final class Trainer {
         }
         let lossLog = log.isCoordinator ? try LossLog(path: "\(dir)/loss_log.txt") : nil
         let metricsLog = log.isCoordinator ? try LossLog(path: "\(dir)/metrics.jsonl") : nil
+        // Rank 0's views of the run: TensorBoard events, a progress line on a terminal,
+        // and the HTML report (rewritten at every checkpoint and at the end).
+        let events = log.isCoordinator ? try EventWriter(directory: "\(dir)/tensorboard") : nil
+        let progress = ProgressLine(enabled: log.isCoordinator ? nil : false)
+        let totalSteps = sampler.stepsPerEpoch * (lastEpoch - options.epoch_count + 1)
+        var imagesPerSecond = 0.0
+        func info(_ line: String) {
+            progress.clear()
+            log.info(line)
+        }
+        func report() throws {
+            guard log.isCoordinator else { return }
+            try events?.flush()
+            try Report.write(experimentDirectory: dir, options: options)
+        }
+        defer { progress.finish() }
         func validate(epoch: Int) throws {
             guard let validator, log.isCoordinator else { return }
             let m = try validator.evaluate(model.G, limit: options.val_max)
             history.append((epoch, step, m))
+            try events?.scalar("val/L1", m.l1, step: step)
+            try events?.scalar("val/PSNR", m.psnr, step: step)
             metricsLog?.append(String(format: "{\"epoch\": %d, \"step\": %d, \"val_L1\": %.5f, \"val_PSNR\": %.3f, \"images\": %d}",
                                       epoch, step, m.l1, m.psnr, m.count))
-            log.info(String(format: "validation after epoch %d (%d steps): L1 %.4f, PSNR %.2f dB on %d images",
-                            epoch, step, m.l1, m.psnr, m.count))
+            info(String(format: "validation after epoch %d (%d steps): L1 %.4f, PSNR %.2f dB on %d images",
+                        epoch, step, m.l1, m.psnr, m.count))
         }
         if step == 0 { try validate(epoch: options.epoch_count - 1) }
         var timeSum = 0.0, dataSum = 0.0, timed = 0
@@ -140,13 +158,14 @@ public final class Trainer {
                 if skip {
                     skippedSteps += 1
                     epochStep += 1
-                    log.info("skipping step \(epochStep) of epoch \(epoch): \(badImage.map { "\($0)" } ?? "a bad image on another rank") (\(skippedSteps) skipped so far)")
+                    info("skipping step \(epochStep) of epoch \(epoch): \(badImage.map { "\($0)" } ?? "a bad image on another rank") (\(skippedSteps) skipped so far)")
                     continue
                 }
                 if let badImage { throw badImage }
                 if stop {
                     try save(label: "latest", epoch: epoch, epochStep: epochStep)
-                    log.info("stop requested (SIGTERM/SIGUSR1): checkpoint written at step \(step); resume with --resume auto")
+                    try report()
+                    info("stop requested (SIGTERM/SIGUSR1): checkpoint written at step \(step); resume with --resume auto")
                     return .preempted(step: step)
                 }
                 guard let batch else { break }
@@ -171,22 +190,34 @@ public final class Trainer {
                 let t1 = monotonicSeconds()
                 timeSum += t1 - t0
                 timed += 1
+                imagesPerSecond = 0.9 * imagesPerSecond + 0.1 * Double(sampler.globalBatch) / max(t1 - waited, 1e-9)
+                progress.update(epoch: epoch, step: epochStep, stepsInEpoch: sampler.stepsPerEpoch, globalStep: step,
+                                totalSteps: totalSteps, imagesPerSecond: imagesPerSecond,
+                                losses: [("G_GAN", lastLosses.G_GAN), ("G_L1", lastLosses.G_L1),
+                                         ("D_real", lastLosses.D_real), ("D_fake", lastLosses.D_fake)])
                 if step % options.print_freq == 0 {
                     try averageLosses()
                     let line = String(format: "(epoch: %d, iters: %d, time: %.3f, data: %.3f, lr: %.7f) G_GAN: %.3f G_L1: %.3f D_real: %.3f D_fake: %.3f",
                                       epoch, step, timeSum / Double(timed), dataSum / Double(timed), lr,
                                       lastLosses.G_GAN, lastLosses.G_L1, lastLosses.D_real, lastLosses.D_fake)
-                    log.info(line)
+                    info(line)
                     lossLog?.append(line)
+                    for (tag, v) in [("loss/G_GAN", lastLosses.G_GAN), ("loss/G_L1", lastLosses.G_L1),
+                                     ("loss/D_real", lastLosses.D_real), ("loss/D_fake", lastLosses.D_fake), ("lr", lr)] {
+                        try events?.scalar(tag, Double(v), step: step)
+                    }
+                    try events?.scalar("images_per_s", imagesPerSecond, step: step)
                     timeSum = 0; dataSum = 0; timed = 0
                 }
-                if log.isCoordinator, step % options.display_freq == 0 {
-                    try writeSample(batch, path: String(format: "%@/samples/epoch%03d_step%07d.png", dir, epoch, step))
+                if log.isCoordinator, step % options.display_freq == 0, let grid = sampleGrid(batch) {
+                    try ImageEncoder.writePNG(grid, to: String(format: "%@/samples/epoch%03d_step%07d.png", dir, epoch, step))
+                    try events?.image("samples/input_output_target", grid, step: step)
                 }
                 if step % options.save_latest_freq == 0 { try save(label: "latest", epoch: epoch, epochStep: epochStep) }
                 if let stop = stopAfterSteps, step >= stop {
                     try validate(epoch: epoch)
                     try save(label: "latest", epoch: epoch, epochStep: epochStep)
+                    try report()
                     return .finished
                 }
                 waited = monotonicSeconds()
@@ -197,7 +228,8 @@ public final class Trainer {
                 try save(label: "latest", epoch: epoch, epochStep: epochStep)
                 if epoch % options.save_epoch_freq == 0 { try save(label: String(epoch), epoch: epoch, epochStep: epochStep) }
             }
-            log.info("end of epoch \(epoch) / \(lastEpoch), \(step) steps")
+            info("end of epoch \(epoch) / \(lastEpoch), \(step) steps")
+            try report()
         }
         return .finished
     }
@@ -238,32 +270,13 @@ public final class Trainer {
     }
 
     /// input | output | target of the batch's first sample, side by side.
-    func writeSample(_ batch: Batch, path: String) throws {
-        guard let fake = model.fakeB else { return }
+    func sampleGrid(_ batch: Batch) -> Image? {
+        guard let fake = model.fakeB else { return nil }
         let h = batch.height, w = batch.width
-        let images = [Image(denormalizing: batch.a, channels: batch.channelsA, height: h, width: w),
-                      Image(denormalizing: fake.data, channels: fake.shape.c, height: h, width: w),
-                      Image(denormalizing: batch.b, channels: batch.channelsB, height: h, width: w)]
-        try ImageEncoder.writePNG(sideBySide(images), to: path)
+        return DatasetTools.sideBySide([Image(denormalizing: batch.a, channels: batch.channelsA, height: h, width: w),
+                           Image(denormalizing: fake.data, channels: fake.shape.c, height: h, width: w),
+                           Image(denormalizing: batch.b, channels: batch.channelsB, height: h, width: w)])
     }
-}
-
-/// Images of equal height placed left to right (RGB).
-func sideBySide(_ images: [Image]) -> Image {
-    let h = images[0].height
-    let total = images.reduce(0) { $0 + $1.width }
-    var out = Image(width: total, height: h, channels: 3)
-    var x0 = 0
-    for im in images {
-        let rgb = im.channels == 3 ? im : im.rgb()
-        for y in 0..<h {
-            for x in 0..<rgb.width {
-                for c in 0..<3 { out.pixels[(y * total + x0 + x) * 3 + c] = rgb.pixels[(y * rgb.width + x) * 3 + c] }
-            }
-        }
-        x0 += rgb.width
-    }
-    return out
 }
 
 /// PT's loss_log.txt: one line per print_freq, appended.
