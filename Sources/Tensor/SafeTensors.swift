@@ -274,6 +274,11 @@ public enum AtomicFile {
             unlink(tmp)
             throw FileError(path, "rename failed: \(why)")
         }
+        syncDirectory(dir)
+    }
+
+    /// fsync of a folder, so that renames in it survive a power loss.
+    public static func syncDirectory(_ dir: String) {
         let dfd = open(dir, O_RDONLY)
         if dfd >= 0 { fsync(dfd); close(dfd) }
     }

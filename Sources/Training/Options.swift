@@ -70,6 +70,8 @@ public struct Options: Equatable, Sendable {
     // Resume (ours): "" starts fresh; "auto" continues from the newest complete checkpoint
     // of this experiment; a label ("latest", "10") from that one.
     public var resume = ""
+    // Epoch checkpoints kept (ours): the newest keep_checkpoints sets; 0 keeps all (PT).
+    public var keep_checkpoints = 0
     // Faults (ours): a NaN/Inf gradient stops training naming the step (`stop`) or skips
     // that network's update (`skip`); with skip_bad_images a step whose batch holds an
     // unreadable image is skipped on every rank and counted instead of ending the run.
@@ -143,6 +145,7 @@ public struct Options: Equatable, Sendable {
         Key(name: "exact_reduce", kind: .flag(\.exact_reduce)),
         Key(name: "watchdog_timeout", kind: .int(\.watchdog_timeout, minimum: 0)),
         Key(name: "resume", kind: .string(\.resume, choices: nil)),
+        Key(name: "keep_checkpoints", kind: .int(\.keep_checkpoints, minimum: 0)),
         Key(name: "on_nonfinite", kind: .string(\.on_nonfinite, choices: ["stop", "skip"])),
         Key(name: "skip_bad_images", kind: .flag(\.skip_bad_images)),
         Key(name: "eval", kind: .flag(\.eval)),

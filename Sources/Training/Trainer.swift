@@ -95,6 +95,10 @@ public final class Trainer {
         let dir = options.experimentDirectory
         if log.isCoordinator {
             try FileManager.default.createDirectory(atPath: "\(dir)/samples", withIntermediateDirectories: true)
+            // Temporary files of a write that a crash interrupted.
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.hasPrefix(".") && name.contains(".tmp-") {
+                unlink("\(dir)/\(name)")
+            }
             try options.yaml.write(toFile: "\(dir)/train_opt.yaml", atomically: true, encoding: .utf8)
             log.info("pix2pix: \(dataset.count) pairs in \(dataset.directory), \(sampleSize.width)×\(sampleSize.height), "
                      + "G \(options.netG) \(model.G.parameterCount) parameters, D \(options.netD) \(model.D.parameterCount), "
@@ -254,19 +258,58 @@ public final class Trainer {
     /// Collective teardown; call on every rank before MPI ends.
     public func shutdown() { replica.shutdown() }
 
-    /// Rank 0 writes G, D and the training state under `label` (`latest` or the epoch):
-    /// the networks first, the state last, each file atomically; a set is complete when
-    /// all three carry the same step, which is what `resume` looks for.
+    /// Rank 0 writes G, D and the training state under `label` (`latest` or the epoch).
+    ///
+    /// A set is complete when its three files carry the same step; `resume` takes the newest
+    /// complete one. `latest` is never overwritten in place: the new set is written whole as
+    /// `incoming_*` (each file atomically: temp, fsync, rename), then `latest_*` becomes
+    /// `previous_*` and `incoming_*` becomes `latest_*`. A crash at any moment leaves at
+    /// least one complete set among incoming, latest and previous.
     public func save(label: String, epoch: Int, epochStep: Int) throws {
         guard log.isCoordinator else { return }
-        try Checkpoint.write(model.G, to: Checkpoint.path(options, label: label, net: "G"), options: options,
-                             epoch: epoch, step: step)
-        try Checkpoint.write(model.D, to: Checkpoint.path(options, label: label, net: "D"), options: options,
-                             epoch: epoch, step: step)
         let finished = epochStep >= sampler.stepsPerEpoch
-        try TrainingState.write(label: label, options: options, model: model, schedule: schedule, step: step,
-                                nextEpoch: finished ? epoch + 1 : epoch,
-                                samplesDoneInEpoch: finished ? 0 : epochStep * sampler.globalBatch)
+        func write(_ l: String) throws {
+            try Checkpoint.write(model.G, to: Checkpoint.path(options, label: l, net: "G"), options: options,
+                                 epoch: epoch, step: step)
+            try Checkpoint.write(model.D, to: Checkpoint.path(options, label: l, net: "D"), options: options,
+                                 epoch: epoch, step: step)
+            try TrainingState.write(label: l, options: options, model: model, schedule: schedule, step: step,
+                                    nextEpoch: finished ? epoch + 1 : epoch,
+                                    samplesDoneInEpoch: finished ? 0 : epochStep * sampler.globalBatch)
+        }
+        guard label == "latest" else {
+            try write(label)
+            try pruneEpochCheckpoints()
+            return
+        }
+        try write("incoming")
+        let dir = options.experimentDirectory
+        let files = ["net_G", "net_D", "state"]
+        for f in files where FileManager.default.fileExists(atPath: "\(dir)/latest_\(f).safetensors") {
+            try rename("\(dir)/latest_\(f).safetensors", "\(dir)/previous_\(f).safetensors")
+        }
+        for f in files { try rename("\(dir)/incoming_\(f).safetensors", "\(dir)/latest_\(f).safetensors") }
+        AtomicFile.syncDirectory(dir)
+    }
+
+    private func rename(_ from: String, _ to: String) throws {
+        guard Foundation.rename(from, to) == 0 else {
+            throw FileError(to, "cannot rename \(from): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Keeps the `keep_checkpoints` newest epoch sets (0 keeps all, as PT does).
+    func pruneEpochCheckpoints() throws {
+        guard options.keep_checkpoints > 0 else { return }
+        let dir = options.experimentDirectory
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        let epochs = Set(names.compactMap { name -> Int? in
+            guard name.hasSuffix("_net_G.safetensors") else { return nil }
+            return Int(name.dropLast("_net_G.safetensors".count))
+        }).sorted()
+        for old in epochs.dropLast(options.keep_checkpoints) {
+            for f in ["net_G", "net_D", "state"] { unlink("\(dir)/\(old)_\(f).safetensors") }
+        }
     }
 
     /// input | output | target of the batch's first sample, side by side.

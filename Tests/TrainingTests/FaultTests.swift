@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import Tensor
 import TestSupport
+import Training
 
 /// Failures handled the way an operator needs: preemption checkpoints and exits with the
 /// documented code, a killed rank ends the job promptly, NaN stops or skips, a bad image
@@ -88,6 +89,38 @@ import TestSupport
         #expect(p.terminationStatus != 0)
         Thread.sleep(forTimeInterval: 0.5)
         #expect(Self.children(of: p.processIdentifier, named: "pix2pix").isEmpty)
+    }
+
+    /// kill -9 at random moments of a run that checkpoints every step: the newest complete
+    /// set always loads (checksums intact, G, D and state of one step) and training resumes.
+    @Test func killDuringCheckpointWritesNeverLosesTheLastCompleteSet() throws {
+        let data = try DataParallelTests.makeDataset("killwrite")
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let out = "\(data)/run"
+        var args = Self.longRun(data, out, batch: 2)
+        args[args.firstIndex(of: "--ngf")! + 1] = "32"      // ~14 MB generator files
+        args[args.firstIndex(of: "--save_latest_freq")! + 1] = "1"
+        var options = Options()
+        options.checkpoints_dir = out
+        options.name = "ddp"
+        let pix2pix = try MPIRunner.binary("pix2pix")
+        var lastStep = -1
+        for round in 0..<4 {
+            let (p, _) = try Self.start(pix2pix, args + (round == 0 ? [] : ["--resume", "auto"]))
+            #expect(Self.waitForFile("\(out)/ddp/latest_state.safetensors", limit: 60))
+            Thread.sleep(forTimeInterval: 0.3 + 0.37 * Double(round))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            let found = try TrainingState.find(options, label: "auto")
+            #expect(found != nil)
+            guard let found else { break }
+            for net in ["G", "D"] {
+                _ = try Checkpoint.loadNetwork(path: Checkpoint.path(options, label: found.label, net: net))
+            }
+            #expect(found.step >= lastStep, "round \(round): resumed set went back from \(lastStep) to \(found.step)")
+            lastStep = found.step
+        }
+        #expect(lastStep > 0)
     }
 
     @Test func nonFiniteGradientsStopNamingTheStepOrAreSkipped() throws {

@@ -51,15 +51,22 @@ import TestSupport
         // Two ranks × 1: same global batch; continues from sample 4 of epoch 1.
         let r = try Self.train(data, out, steps: 5, extra: ["--resume", "auto"], ranks: 2, batch: 1)
         #expect(r.output.contains("step 2, epoch 1, 4 samples of it done"), "\(r.output)")
-        // A damaged state file: resume refuses it, naming the file.
-        let state = "\(out)/ddp/latest_state.safetensors"
-        var bytes = try Data(contentsOf: URL(fileURLWithPath: state))
-        bytes[bytes.count - 3] ^= 0xFF
-        try bytes.write(to: URL(fileURLWithPath: state))
+        // A damaged latest set: resume falls back to the previous complete one.
+        func damage(_ file: String) throws {
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+            bytes[bytes.count - 3] = bytes[bytes.count - 3] &+ 1
+            try bytes.write(to: URL(fileURLWithPath: file))
+        }
+        try damage("\(out)/ddp/latest_state.safetensors")
         var args = DataParallelTests.arguments(dataroot: data, checkpoints: out, batch: 2) + ["--resume", "auto"]
         args[args.firstIndex(of: "--max-steps")! + 1] = "6"
+        args[args.firstIndex(of: "--norm")! + 1] = "batch"
+        let fallback = try MPIRunner.single(args, binary: "pix2pix", timeout: 60)
+        #expect(fallback.status == 0 && fallback.output.contains("resuming from previous checkpoint"), "\(fallback.output.suffix(1500))")
+        // Every set damaged: refused, naming the file and the problem; never a silent restart.
+        for label in ["latest", "previous"] { try damage("\(out)/ddp/\(label)_state.safetensors") }
         let bad = try MPIRunner.single(args, binary: "pix2pix", timeout: 60)
         #expect(bad.status != 0)
-        #expect(bad.output.contains("latest_state.safetensors") && bad.output.contains("checksum"), "\(bad.output)")
+        #expect(bad.output.contains("_state.safetensors") && bad.output.contains("checksum"), "\(bad.output.suffix(1500))")
     }
 }
