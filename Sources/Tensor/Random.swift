@@ -63,11 +63,19 @@ public struct RandomStream: Sendable, Equatable {
     public func fillNormal(
         _ out: UnsafeMutableBufferPointer<Float>, mean: Float, std: Float, start: UInt64
     ) {
+        // Words 2i and 2i+1 lie in one Philox block when `start` is even: compute each
+        // block once for two elements (same values as calling `bits` per word).
+        var cached: (index: UInt64, words: SIMD4<UInt32>) = (.max, .zero)
+        func word(_ j: UInt64) -> UInt32 {
+            let b = j >> 2
+            if cached.index != b { cached = (b, block(b)) }
+            return cached.words[Int(j & 3)]
+        }
         for i in 0..<out.count {
             let j = start &+ 2 &* UInt64(i)
             // u1 in (0, 1] so that log is finite.
-            let u1 = (Double(bits(j) >> 8) + 1) * 0x1p-24
-            let u2 = Double(bits(j &+ 1) >> 8) * 0x1p-24
+            let u1 = (Double(word(j) >> 8) + 1) * 0x1p-24
+            let u2 = Double(word(j &+ 1) >> 8) * 0x1p-24
             let z = (-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2)
             out[i] = mean + std * Float(z)
         }

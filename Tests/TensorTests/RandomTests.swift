@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Tensor
 
@@ -33,6 +34,20 @@ import Tensor
         #expect(abs(mean - 0.5) < 0.02)
         #expect(abs(variance.squareRoot() - 2) < 0.02)
         #expect(v.allSatisfy { $0.isFinite })
+    }
+
+    /// fillNormal's block caching gives exactly the Box–Muller of words (2i, 2i+1), at any start.
+    @Test(arguments: [0, 1, 6, 1001] as [UInt64])
+    func normalsAreBoxMullerOfTheirWords(_ start: UInt64) {
+        let r = RandomStream(seed: 5, stream: 8)
+        var v = [Float](repeating: 0, count: 37)
+        v.withUnsafeMutableBufferPointer { r.fillNormal($0, mean: 1, std: 3, start: start) }
+        for i in 0..<v.count {
+            let j = start + 2 * UInt64(i)
+            let u1 = (Double(r.bits(j) >> 8) + 1) * 0x1p-24, u2 = Double(r.bits(j + 1) >> 8) * 0x1p-24
+            let z = (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
+            #expect(v[i] == 1 + 3 * Float(z))
+        }
     }
 
     @Test func uniformRange() {
