@@ -20,13 +20,17 @@ public final class Conv2d {
 
     private let output = TensorBuffer()
     private let inputGrad = TensorBuffer()
-    private let cols = TensorBuffer()
+    /// im2col/col2im columns, needed only within one call: layers of a network may share one
+    /// workspace (`workspace:`), which saves one buffer per layer (up to 16 MB each at 256²).
+    private let cols: TensorBuffer
     private var input: Tensor?
 
     public init(
         _ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1,
-        padding: Int = 0, bias: Bool = true, name: String, arena: ParameterArena
+        padding: Int = 0, bias: Bool = true, name: String, arena: ParameterArena,
+        workspace: TensorBuffer? = nil
     ) {
+        cols = workspace ?? TensorBuffer()
         self.inputChannels = inputChannels
         self.outputChannels = outputChannels
         self.kernelSize = kernelSize

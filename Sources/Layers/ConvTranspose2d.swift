@@ -22,14 +22,17 @@ public final class ConvTranspose2d {
 
     private let output = TensorBuffer()
     private let inputGrad = TensorBuffer()
-    private let cols = TensorBuffer()
+    /// im2col/col2im columns, needed only within one call: layers of a network may share one
+    /// workspace (`workspace:`), which saves one buffer per layer (up to 16 MB each at 256²).
+    private let cols: TensorBuffer
     private var input: Tensor?
 
     public init(
         _ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1,
         padding: Int = 0, outputPadding: Int = 0, bias: Bool = true, name: String,
-        arena: ParameterArena
+        arena: ParameterArena, workspace: TensorBuffer? = nil
     ) {
+        cols = workspace ?? TensorBuffer()
         precondition(outputPadding < max(stride, 1), "output_padding must be smaller than stride")
         self.inputChannels = inputChannels
         self.outputChannels = outputChannels

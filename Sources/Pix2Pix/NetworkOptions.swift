@@ -14,6 +14,8 @@ public struct NetworkContext {
     public let norm: NormKind
     /// Seed of the dropout masks.
     public let random: RandomStream
+    /// One im2col workspace shared by all convolutions of the network (they run one at a time).
+    public let workspace = TensorBuffer()
 
     public init(arena: ParameterArena, norm: NormKind, random: RandomStream) {
         self.arena = arena

@@ -43,35 +43,35 @@ final class UNetBlock {
         switch kind {
         case .outermost:
             downReLU = nil
-            downConv = Conv2d(input, inner, kernelSize: 4, stride: 2, padding: 1, bias: bias, name: "\(seq).0", arena: arena)
+            downConv = Conv2d(input, inner, kernelSize: 4, stride: 2, padding: 1, bias: bias, name: "\(seq).0", arena: arena, workspace: context.workspace)
             downNorm = Sequential(name: seq, context: context)
             submodule = UNetBlock(depth: depth + 1, downs: downs, inputChannels: inputChannels,
                                   outputChannels: outputChannels, ngf: ngf, dropout: useDropout,
                                   name: "\(seq).1", context: context)
             upConv = ConvTranspose2d(inner * 2, outer, kernelSize: 4, stride: 2, padding: 1, bias: true,
-                                     name: "\(seq).3", arena: arena)
+                                     name: "\(seq).3", arena: arena, workspace: context.workspace)
             upNorm = Sequential(name: seq, context: context)
             tanh = Tanh()
             dropout = nil
         case .innermost:
             downReLU = LeakyReLU(negativeSlope: 0.2)
-            downConv = Conv2d(input, inner, kernelSize: 4, stride: 2, padding: 1, bias: bias, name: "\(seq).1", arena: arena)
+            downConv = Conv2d(input, inner, kernelSize: 4, stride: 2, padding: 1, bias: bias, name: "\(seq).1", arena: arena, workspace: context.workspace)
             downNorm = Sequential(name: seq, context: context)
             submodule = nil
             upConv = ConvTranspose2d(inner, outer, kernelSize: 4, stride: 2, padding: 1, bias: bias,
-                                     name: "\(seq).3", arena: arena)
+                                     name: "\(seq).3", arena: arena, workspace: context.workspace)
             upNorm = UNetBlock.norm(outer, at: 4, seq, context)
             tanh = nil
             dropout = nil
         case .middle:
             downReLU = LeakyReLU(negativeSlope: 0.2)
-            downConv = Conv2d(input, inner, kernelSize: 4, stride: 2, padding: 1, bias: bias, name: "\(seq).1", arena: arena)
+            downConv = Conv2d(input, inner, kernelSize: 4, stride: 2, padding: 1, bias: bias, name: "\(seq).1", arena: arena, workspace: context.workspace)
             downNorm = UNetBlock.norm(inner, at: 2, seq, context)
             submodule = UNetBlock(depth: depth + 1, downs: downs, inputChannels: inputChannels,
                                   outputChannels: outputChannels, ngf: ngf, dropout: useDropout,
                                   name: "\(seq).3", context: context)
             upConv = ConvTranspose2d(inner * 2, outer, kernelSize: 4, stride: 2, padding: 1, bias: bias,
-                                     name: "\(seq).5", arena: arena)
+                                     name: "\(seq).5", arena: arena, workspace: context.workspace)
             upNorm = UNetBlock.norm(outer, at: 6, seq, context)
             tanh = nil
             // Only the (8ngf, 8ngf) levels between depth 4 and the innermost carry dropout.
