@@ -37,6 +37,8 @@ public final class Trainer {
     let sampleSize: (width: Int, height: Int)
     /// Validation on `<dataroot>/<val_phase>` when that folder exists.
     let validator: Validator?
+    /// The best validation value so far (higher is better; L1 negated).
+    var bestMetric = -Double.infinity
     /// Validation results so far: (epoch, step, metrics).
     public private(set) var history: [(epoch: Int, step: Int, metrics: ValidationMetrics)] = []
 
@@ -128,10 +130,21 @@ public final class Trainer {
             history.append((epoch, step, m))
             try events?.scalar("val/L1", m.l1, step: step)
             try events?.scalar("val/PSNR", m.psnr, step: step)
-            metricsLog?.append(String(format: "{\"epoch\": %d, \"step\": %d, \"val_L1\": %.5f, \"val_PSNR\": %.3f, \"images\": %d}",
-                                      epoch, step, m.l1, m.psnr, m.count))
-            info(String(format: "validation after epoch %d (%d steps): L1 %.4f, PSNR %.2f dB on %d images",
-                        epoch, step, m.l1, m.psnr, m.count))
+            try events?.scalar("val/SSIM", m.ssim, step: step)
+            // The best generator so far by best_metric, as best_net_G/D (PT-loadable).
+            let value = ["val_L1": -m.l1, "val_PSNR": m.psnr, "val_SSIM": m.ssim][options.best_metric] ?? -m.l1
+            if step > 0, value > bestMetric {
+                bestMetric = value
+                for (net, name) in [(model.G, "G"), (model.D, "D")] {
+                    try Checkpoint.write(net, to: Checkpoint.path(options, label: "best", net: name), options: options,
+                                         epoch: epoch, step: step)
+                }
+                info(String(format: "new best %@ %.4f: best_net_G.safetensors", options.best_metric, abs(value)))
+            }
+            metricsLog?.append(String(format: "{\"epoch\": %d, \"step\": %d, \"val_L1\": %.5f, \"val_PSNR\": %.3f, \"val_SSIM\": %.4f, \"images\": %d}",
+                                      epoch, step, m.l1, m.psnr, m.ssim, m.count))
+            info(String(format: "validation after epoch %d (%d steps): L1 %.4f, PSNR %.2f dB, SSIM %.4f on %d images",
+                        epoch, step, m.l1, m.psnr, m.ssim, m.count))
         }
         if step == 0 { try validate(epoch: options.epoch_count - 1) }
         var timeSum = 0.0, dataSum = 0.0, timed = 0

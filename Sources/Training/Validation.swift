@@ -9,6 +9,8 @@ public struct ValidationMetrics: Equatable, Sendable {
     public var l1: Double
     /// Mean PSNR in dB with images in [0, 1].
     public var psnr: Double
+    /// Mean SSIM (11×11 Gaussian window, σ 1.5) with images in [0, 1].
+    public var ssim: Double
     public var count: Int
 }
 
@@ -46,7 +48,7 @@ public final class Validator {
             for (bn, t) in zip(G.batchNorms, tracked) { bn.numBatchesTracked = t }
             G.setTraining(wasTraining)
         }
-        var l1 = 0.0, psnr = 0.0
+        var l1 = 0.0, psnr = 0.0, ssim = 0.0
         let n = min(limit, dataset.count)
         for i in 0..<n {
             let sample = try dataset.sample(at: i, epoch: 0)
@@ -66,7 +68,15 @@ public final class Validator {
             l1 += abs / Double(y.count)
             let mse = max(sq / Double(y.count), 1e-12)
             psnr += 10 * log10(1 / mse)
+            // SSIM on [0, 1] images.
+            var fake = [Float](repeating: 0, count: y.count)
+            for j in 0..<y.count {
+                fake[j] = (y.data[j] + 1) / 2
+                target[j] = (target[j] + 1) / 2
+            }
+            ssim += SSIM.compute(fake, target, channels: y.shape.c, height: y.shape.h, width: y.shape.w)
         }
-        return ValidationMetrics(l1: l1 / Double(max(n, 1)), psnr: psnr / Double(max(n, 1)), count: n)
+        let k = Double(max(n, 1))
+        return ValidationMetrics(l1: l1 / k, psnr: psnr / k, ssim: ssim / k, count: n)
     }
 }

@@ -37,7 +37,8 @@ import Training
         #expect(end.l1 < 0.8 * start.l1, "val L1 \(start.l1) → \(end.l1)")
         #expect(end.psnr > start.psnr + 1)
         // Rank 0's files: both checkpoints, samples, loss and metric logs.
-        for file in ["latest_net_G.safetensors", "latest_net_D.safetensors", "metrics.jsonl", "train_opt.yaml"] {
+        for file in ["latest_net_G.safetensors", "latest_net_D.safetensors", "best_net_G.safetensors", "metrics.jsonl",
+                     "train_opt.yaml", "report.html"] {
             #expect(FileManager.default.fileExists(atPath: "\(dir)/facades64/\(file)"), "\(file)")
         }
         let samples = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/facades64/samples")

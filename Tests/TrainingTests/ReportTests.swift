@@ -3,6 +3,7 @@ import Testing
 import Tensor
 import Pix2Pix
 import ImageData
+import TestSupport
 @testable import Training
 @testable import pix2pix
 
@@ -276,4 +277,16 @@ struct ProtoFields {
     func float(_ f: Int) -> Float? { if case .fixed32(let v)? = fields[f] { return Float(bitPattern: v) }; return nil }
     func bytes(_ f: Int) -> [UInt8]? { if case .bytes(let v)? = fields[f] { return v }; return nil }
     func string(_ f: Int) -> String? { bytes(f).map { String(decoding: $0, as: UTF8.self) } }
+}
+
+/// SSIM equals scikit-image's (Fixtures/make_ssim_fixture.py).
+@Suite struct SSIMTests {
+    @Test func matchesScikitImage() throws {
+        let f = try Fixture("ssim", directory: fixtureDirectory())
+        let x = try f.floats("x"), y = try f.floats("y")
+        let expected = Double(f.file.metadata["ssim"]!)!
+        let v = SSIM.compute(x, y, channels: 3, height: 20, width: 24)
+        #expect(abs(v - expected) < 1e-6, "ours \(v), scikit-image \(expected)")
+        #expect(abs(SSIM.compute(x, x, channels: 3, height: 20, width: 24) - 1) < 1e-9)
+    }
 }
