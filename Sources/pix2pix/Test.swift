@@ -55,9 +55,15 @@ struct Test: ParsableCommand {
             }
             rows.append(stem)
         }
-        try testPage(title: "Experiment = \(options.name), Phase = \(options.phase), Epoch = \(options.epoch)", rows: rows)
+        // Paired data, so the translation can be scored: each image resized to crop_size
+        // (no random crop), as validation during training does.
+        let m = try Validator(options: options, phase: options.phase).evaluate(G, eval: options.eval, limit: count)
+        let summary = String(format: "L1 %.4f, PSNR %.2f dB, SSIM %.4f over %d images", m.l1, m.psnr, m.ssim, m.count)
+        try testPage(title: "Experiment = \(options.name), Phase = \(options.phase), Epoch = \(options.epoch)",
+                     summary: summary, rows: rows)
             .write(toFile: "\(web)/index.html", atomically: true, encoding: .utf8)
         print("pix2pix test: \(count) images (\(options.eval ? "eval" : "paper") mode) → \(web)/index.html")
+        print("pix2pix test: \(summary)")
     }
 }
 
@@ -68,10 +74,10 @@ func stemName(_ path: ImagePath) -> String {
 }
 
 /// PT's HTML page from test.py: one row per image, columns real_A, fake_B, real_B.
-func testPage(title: String, rows: [String]) -> String {
+func testPage(title: String, summary: String, rows: [String]) -> String {
     var html = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>\(title)</title>\n"
     html += "<style>body{font-family:sans-serif} td{padding:4px;text-align:center} img{width:256px}</style></head><body>\n"
-    html += "<h1>\(title)</h1>\n<table>\n<tr><th></th><th>real_A</th><th>fake_B</th><th>real_B</th></tr>\n"
+    html += "<h1>\(title)</h1>\n<p>\(summary)</p>\n<table>\n<tr><th></th><th>real_A</th><th>fake_B</th><th>real_B</th></tr>\n"
     for stem in rows {
         html += "<tr><td>\(stem)</td>"
         for label in ["real_A", "fake_B", "real_B"] {
