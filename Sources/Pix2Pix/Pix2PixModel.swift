@@ -21,6 +21,13 @@ public struct NonFiniteGradient: Error, CustomStringConvertible {
     public var description: String { "non-finite (NaN or Inf) gradient in \(network)" }
 }
 
+/// One timed phase of a step, for chrome://tracing timelines (`pix2pix bench --trace`).
+public struct TraceSpan: Sendable {
+    public let phase: String
+    public let start: Double
+    public let end: Double
+}
+
 /// PT's `--gan_mode`.
 public enum GANMode: String, Sendable, CaseIterable, Codable {
     /// BCE with logits (the paper's loss).
@@ -79,6 +86,9 @@ public final class Pix2PixModel {
 
     /// Time per phase, accumulated over steps (reset by assigning `PhaseTimes()`).
     public var times = PhaseTimes()
+    /// When non-nil, every phase of every step is appended (reserve capacity up front to
+    /// keep the step free of allocations).
+    public var trace: [TraceSpan]?
 
     /// G(A) of the last step (valid until the next forward of G): samples and reports.
     public private(set) var fakeB: Tensor?
@@ -140,14 +150,15 @@ public final class Pix2PixModel {
     public func step(realA: Tensor, realB: Tensor) throws -> Losses {
         var losses = Losses()
         var t = monotonicSeconds()
-        func lap(_ phase: WritableKeyPath<PhaseTimes, Double>) {
+        func lap(_ phase: WritableKeyPath<PhaseTimes, Double>, _ name: StaticString) {
             let now = monotonicSeconds()
             times[keyPath: phase] += now - t
+            if trace != nil { trace!.append(TraceSpan(phase: "\(name)", start: t, end: now)) }
             t = now
         }
         let fakeB = G.forward(realA)
         self.fakeB = fakeB
-        lap(\.generatorForward)
+        lap(\.generatorForward, "G forward")
 
         // D step.
         D.arena.zeroGrad()
@@ -157,28 +168,28 @@ public final class Pix2PixModel {
         let realAB = realPair.forward(realA, realB)
         losses.D_real = gan.forward(D.forward(realAB), target: .value(1))
         D.backward(gan.backward(scale: 0.5))
-        lap(\.discriminator)
+        lap(\.discriminator, "D forward+backward")
         try gradientsReady?(D.arena)
-        lap(\.gradientSync)
+        lap(\.gradientSync, "gradient sync (wait + reduce)")
         if try finite(D, "D") { optimizerD.update() }
-        lap(\.optimizer)
+        lap(\.optimizer, "Adam")
 
         // G step through the updated, frozen D.
         G.arena.zeroGrad()
         losses.G_GAN = gan.forward(D.forward(fakeAB), target: .value(1))
         let dFakeAB = D.backward(gan.backward(), inputGradient: true, parameterGradients: false)!
-        lap(\.discriminator)
+        lap(\.discriminator, "D forward+backward")
         let dFromD = fakePair.backward(dFakeAB).1
         losses.G_L1 = lambdaL1 * l1.forward(fakeB, target: .tensor(realB))
         let dFromL1 = l1.backward(scale: lambdaL1)
         let dFake = fakeGrad.view(fakeB.shape)
         for i in 0..<dFake.count { dFake.data[i] = dFromD.data[i] + dFromL1.data[i] }
         G.backward(dFake)
-        lap(\.generatorBackward)
+        lap(\.generatorBackward, "G backward")
         try gradientsReady?(G.arena)
-        lap(\.gradientSync)
+        lap(\.gradientSync, "gradient sync (wait + reduce)")
         if try finite(G, "G") { optimizerG.update() }
-        lap(\.optimizer)
+        lap(\.optimizer, "Adam")
         times.steps += 1
         return losses
     }

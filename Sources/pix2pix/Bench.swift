@@ -18,6 +18,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
     @Option(help: "Images/s of one rank (for the scaling efficiency under mpirun).") var baseline: Double?
     @Flag(help: "Time G's forward pass alone in eval mode (what `pix2pix translate` does).") var translate = false
+    @Option(help: "Write a chrome://tracing timeline of every rank's phases to this file.") var trace: String?
     @Option(help: "YAML file of options.") var config: String?
     @Argument(parsing: .allUnrecognized, help: "PT-style options, e.g. --netG unet_128 --crop_size 128.")
     var overrides: [String] = []
@@ -52,6 +53,10 @@ struct Bench: ParsableCommand {
             }
             for _ in 0..<warmup { try model.step(realA: realA, realB: realB) }
             model.times = PhaseTimes()
+            if trace != nil {
+                model.trace = []
+                model.trace!.reserveCapacity(8 * steps)
+            }
             try replica.collective("barrier") { try communicator.barrier() }
             let t0 = monotonicSeconds()
             for i in 0..<steps {
@@ -75,6 +80,21 @@ struct Bench: ParsableCommand {
             let images = Double(n * communicator.size) / perStep
             let gflops = flops / perStep / 1e9
             let rss = try replica.mean([Double(peakRSSMegabytes())], "rss")[0]
+            if let trace {
+                // Every rank's spans (µs from the timed start), gathered on rank 0.
+                let mine = (model.trace ?? []).map {
+                    String(format: "{\"name\":\"%@\",\"ph\":\"X\",\"pid\":%d,\"tid\":0,\"ts\":%.1f,\"dur\":%.1f}",
+                           $0.phase, communicator.rank, ($0.start - t0) * 1e6, ($0.end - $0.start) * 1e6)
+                }.joined(separator: ",")
+                let all = try communicator.allgather(mine)
+                if communicator.rank == 0 {
+                    let names = (0..<communicator.size).map {
+                        "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":\($0),\"args\":{\"name\":\"rank \($0)\"}}"
+                    }
+                    let json = "{\"traceEvents\":[" + (names + all.filter { !$0.isEmpty }).joined(separator: ",") + "]}\n"
+                    try json.write(toFile: trace, atomically: true, encoding: .utf8)
+                }
+            }
             replica.shutdown()
             guard communicator.rank == 0 else { return }
             var fields: [(String, String)] = [
