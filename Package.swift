@@ -79,5 +79,9 @@ let package = Package(
         // Runs the `mpi-check` executable under mpirun; depending on MPICheck makes
         // `swift build --build-tests` build it next to the test bundle.
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "MPICheck", "TestSupport"]),
+        // libFuzzer targets (image decoding, safetensors, config); built by Launch/fuzz.sh with
+        // -sanitize=fuzzer,address -DPIX2PIX_FUZZ. A plain build only prints usage.
+        .executableTarget(
+            name: "pix2pix-fuzz", dependencies: ["ImageData", "Tensor", "Training"], path: "Sources/Fuzz"),
     ]
 )

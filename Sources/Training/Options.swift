@@ -206,18 +206,33 @@ public struct Options: Equatable, Sendable {
     }
 
     /// Applies a YAML mapping of option names to values.
+    ///
+    /// The text is only parsed (`Yams.compose`), never constructed into Swift values: Yams'
+    /// constructor traps on keys that are not plain strings (`[a]: b`, found by fuzzing), and
+    /// every option is a scalar anyway. Each value reaches `set` as its text.
     public mutating func apply(yaml text: String, source: String) throws {
-        let node: Any?
-        do { node = try Yams.load(yaml: text) } catch {
+        let root: Node?
+        do { root = try Yams.compose(yaml: text) } catch {
             throw OptionsError(source, "not valid YAML: \(String(describing: error).split(separator: "\n").first ?? "")")
         }
-        guard let node else { return }
-        guard let map = node as? [String: Any] else {
+        guard let root else { return }
+        guard case .mapping(let mapping) = root else {
             throw OptionsError(source, "expected a mapping of option names to values")
         }
-        for k in map.keys.sorted() {
-            guard let v = map[k], !(v is NSNull) else { throw OptionsError(source, "\(k): missing value") }
-            try set(k, v, source: source)
+        var seen = Set<String>()
+        for (key, value) in mapping {
+            guard case .scalar(let k) = key else {
+                throw OptionsError(source, "option names must be plain words, got \(String(describing: key).prefix(40))")
+            }
+            guard seen.insert(k.string).inserted else { throw OptionsError(source, "\(k.string): given twice") }
+            guard case .scalar(let v) = value else {
+                throw OptionsError(source, "\(k.string): expected a single value, got a list or mapping")
+            }
+            let plain = v.style == .plain
+            if plain, ["", "~", "null", "Null", "NULL"].contains(v.string) {
+                throw OptionsError(source, "\(k.string): missing value")
+            }
+            try set(k.string, v.string, source: source)
         }
     }
 

@@ -102,11 +102,13 @@ import TestSupport
         Self.check(arena: nil, input: Shape(2, 3, 3, 4), forward: { cat.forward($0, b.view(sb)) },
                    backward: { let (da, g) = cat.backward($0); db = g.array; return da })
         // The second input's gradient is the matching channel slice of r.
-        let y = cat.forward(randomTensor(Shape(2, 3, 3, 4), seed: 22).view(Shape(2, 3, 3, 4)), b.view(sb))
+        let a = randomTensor(Shape(2, 3, 3, 4), seed: 22)   // kept alive: a view does not own its storage
+        let y = cat.forward(a.view(Shape(2, 3, 3, 4)), b.view(sb))
         let r = randomValues(y.count, seed: 12)
         var expected: [Float] = []
         for n in 0..<2 { expected += r[(n * 5 * 12 + 3 * 12)..<(n * 5 * 12 + 5 * 12)] }
         #expect(db == expected)
+        withExtendedLifetime((a, b)) {}
     }
 
     @Test(arguments: ["bce", "mse", "l1"])

@@ -39,7 +39,8 @@ import Training
     @Test(arguments: [
         ("lr: -1", "lr"), ("netG: unet_100", "netG"), ("batch_size: two", "batch_size"), ("bogus_key: 1", "bogus_key"),
         ("no_flip: maybe", "no_flip"), ("crop_size: 0", "crop_size"), ("- a\n- b", "mapping"), ("lr: [1, 2]", "lr"),
-        ("norm: layer", "norm"), ("ngf:", "ngf"),
+        ("norm: layer", "norm"), ("ngf:", "ngf"), ("[a]: b", "option names"), ("? ?", "option names"),
+        ("lr: 1\nlr: 2", "lr"), ("ngf: {a: 1}", "ngf"),
     ])
     func badYamlNamesTheKey(_ yaml: String, _ key: String) {
         var o = Options()
