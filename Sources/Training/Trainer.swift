@@ -111,7 +111,10 @@ public final class Trainer {
         // Rank 0's views of the run: TensorBoard events, a progress line on a terminal,
         // and the HTML report (rewritten at every checkpoint and at the end).
         let events = log.isCoordinator ? try EventWriter(directory: "\(dir)/tensorboard") : nil
-        let progress = ProgressLine(enabled: log.isCoordinator ? nil : false)
+        // Under mpirun a rank's stdout is a pty even when mpirun's output goes to a file, so
+        // the line is drawn only by a single process on a terminal; MPI jobs print the
+        // periodic plain lines.
+        let progress = ProgressLine(enabled: log.isCoordinator && communicator.size == 1 ? nil : false)
         let totalSteps = sampler.stepsPerEpoch * (lastEpoch - options.epoch_count + 1)
         var imagesPerSecond = 0.0
         func info(_ line: String) {
