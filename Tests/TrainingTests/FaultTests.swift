@@ -48,17 +48,24 @@ import Training
         return args + ["--save_latest_freq", "2", "--n_epochs", "1000"]
     }
 
+    /// A long 2-rank training under mpirun, once it has written a checkpoint: the mpirun
+    /// process, its log, and the two rank processes.
+    static func startTwoRanks(_ data: String, _ out: String) throws -> (Process, URL, [Int32]) {
+        let pix2pix = try MPIRunner.binary("pix2pix")
+        let args = ["-np", "2", "--oversubscribe", "--bind-to", "none", pix2pix.path] + longRun(data, out, batch: 1)
+        let (p, log) = try start(try MPIRunner.mpirun(), args)
+        #expect(waitForFile("\(out)/ddp/latest_state.safetensors", limit: 60))
+        let ranks = children(of: p.processIdentifier, named: "pix2pix")
+        #expect(ranks.count == 2)
+        return (p, log, ranks)
+    }
+
     @Test func sigtermCheckpointsAndExitsForRequeueOnAnyRank() throws {
         let data = try DataParallelTests.makeDataset("preempt")
         defer { try? FileManager.default.removeItem(atPath: data) }
         let out = "\(data)/run"
-        let pix2pix = try MPIRunner.binary("pix2pix")
-        let args = ["-np", "2", "--oversubscribe", "--bind-to", "none", pix2pix.path] + Self.longRun(data, out, batch: 1)
-        let (p, log) = try Self.start(try MPIRunner.mpirun(), args)
-        #expect(Self.waitForFile("\(out)/ddp/latest_state.safetensors", limit: 60))
-        // SIGTERM to one rank only (the one that is not rank 0, when we can tell).
-        let ranks = Self.children(of: p.processIdentifier, named: "pix2pix")
-        #expect(ranks.count == 2)
+        let (p, log, ranks) = try Self.startTwoRanks(data, out)
+        // SIGTERM to one rank only.
         if let victim = ranks.last { kill(victim, SIGTERM) }
         #expect(Self.wait(p, limit: 30), "did not stop within 30 s")
         let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
@@ -75,13 +82,7 @@ import Training
     @Test func killMinus9OfARankEndsTheJobWithin10Seconds() throws {
         let data = try DataParallelTests.makeDataset("kill9")
         defer { try? FileManager.default.removeItem(atPath: data) }
-        let out = "\(data)/run"
-        let pix2pix = try MPIRunner.binary("pix2pix")
-        let args = ["-np", "2", "--oversubscribe", "--bind-to", "none", pix2pix.path] + Self.longRun(data, out, batch: 1)
-        let (p, _) = try Self.start(try MPIRunner.mpirun(), args)
-        #expect(Self.waitForFile("\(out)/ddp/latest_state.safetensors", limit: 60))
-        let ranks = Self.children(of: p.processIdentifier, named: "pix2pix")
-        #expect(ranks.count == 2)
+        let (p, _, ranks) = try Self.startTwoRanks(data, "\(data)/run")
         let t0 = Date()
         if let victim = ranks.last { kill(victim, SIGKILL) }
         #expect(Self.wait(p, limit: 10), "the job outlived a killed rank by 10 s")
