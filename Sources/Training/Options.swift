@@ -60,6 +60,8 @@ public struct Options: Equatable, Sendable {
     public var val_freq = 1
     public var val_phase = "val"
     public var val_max = 50
+    /// Also validate every val_steps steps (0: only per epoch).
+    public var val_steps = 0
     public var best_metric = "val_L1"
     // Data parallelism (ours): gradient averaging `hierarchical` (shared memory within a
     // node, MPI between node leaders) or `plain` (MPI_Allreduce); `exact_reduce` sums in
@@ -142,6 +144,7 @@ public struct Options: Equatable, Sendable {
         Key(name: "val_freq", kind: .int(\.val_freq, minimum: 0)),
         Key(name: "val_phase", kind: .string(\.val_phase, choices: nil)),
         Key(name: "val_max", kind: .int(\.val_max, minimum: 1)),
+        Key(name: "val_steps", kind: .int(\.val_steps, minimum: 0)),
         Key(name: "best_metric", kind: .string(\.best_metric, choices: ["val_L1", "val_PSNR", "val_SSIM"])),
         Key(name: "reduce", kind: .string(\.reduce, choices: ["hierarchical", "plain"])),
         Key(name: "exact_reduce", kind: .flag(\.exact_reduce)),

@@ -68,7 +68,7 @@ public final class Trainer {
                           seed: UInt64(options.seed), serial: options.serial_batches)
         schedule = LearningRateSchedule(options: options)
         let valDir = "\(options.dataroot)/\(options.val_phase)"
-        validator = options.val_freq > 0 && FileManager.default.fileExists(atPath: valDir)
+        validator = (options.val_freq > 0 || options.val_steps > 0) && FileManager.default.fileExists(atPath: valDir)
             ? try Validator(options: options, phase: options.val_phase) : nil
         replica.model.skipNonFinite = options.on_nonfinite == "skip"
         startEpoch = options.epoch_count
@@ -233,6 +233,7 @@ public final class Trainer {
                     try ImageEncoder.writePNG(grid, to: String(format: "%@/samples/epoch%03d_step%07d.png", dir, epoch, step))
                     try events?.image("samples/input_output_target", grid, step: step)
                 }
+                if options.val_steps > 0, step % options.val_steps == 0 { try validate(epoch: epoch) }
                 if step % options.save_latest_freq == 0 { try save(label: "latest", epoch: epoch, epochStep: epochStep) }
                 if let stop = stopAfterSteps, step >= stop {
                     try validate(epoch: epoch)
