@@ -104,6 +104,25 @@ import TestSupport
         #expect(localDiff > 1e-5)
     }
 
+    /// Only the coordinator writes: each rank runs in its own working directory with the same
+    /// relative checkpoints_dir (so the configs, and the handshake, agree); afterwards only
+    /// rank 0's directory holds a run folder.
+    @Test func onlyRankZeroWritesFiles() throws {
+        let data = try DataParallelTests.makeDataset("rank0")
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        for r in 0..<2 { try FileManager.default.createDirectory(atPath: "\(data)/wd\(r)", withIntermediateDirectories: true) }
+        var args = Self.arguments(dataroot: data, checkpoints: "ck", batch: 1)
+        args += ["--val_freq", "1", "--display_freq", "1"]
+        let pix2pix = try MPIRunner.binary("pix2pix").path
+        let launch = ["--oversubscribe", "--bind-to", "none", "-np", "1", "-wdir", "\(data)/wd0", pix2pix] + args
+            + [":", "-np", "1", "-wdir", "\(data)/wd1", pix2pix] + args
+        let r = try MPIRunner.run(try MPIRunner.mpirun(), launch, environment: MPIRunner.environment([:]), timeout: 120)
+        #expect(r.status == 0, "\(r.output.suffix(1500))")
+        let written = try FileManager.default.contentsOfDirectory(atPath: "\(data)/wd0/ck/ddp")
+        #expect(written.contains("latest_net_G.safetensors") && written.contains("samples") && written.contains("report.html"))
+        #expect(!FileManager.default.fileExists(atPath: "\(data)/wd1/ck"), "rank 1 wrote \((try? FileManager.default.contentsOfDirectory(atPath: "\(data)/wd1")) ?? [])")
+    }
+
     @Test func aFailingRankEndsTheJobNamingIt() throws {
         let data = try Self.makeDataset()
         defer { try? FileManager.default.removeItem(atPath: data) }
