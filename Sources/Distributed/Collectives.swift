@@ -50,7 +50,7 @@ extension Communicator {
         return copy
     }
 
-    /// Reduces `Int64`s over all ranks, in place (used by the exact gradient reduction).
+    /// Reduces `Int64`s over all ranks, in place (the fixed-point sums of exact_reduce).
     public func allreduce(_ values: UnsafeMutableBufferPointer<Int64>, op: ReduceOperation) throws {
         try allreduceRaw(values.baseAddress, count: values.count, type: cmpi_int64_t(), op: op.mpi, comm: world)
     }

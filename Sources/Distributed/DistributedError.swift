@@ -13,8 +13,6 @@ public enum DistributedError: Error, CustomStringConvertible, Sendable {
     case handshakeUndecodable(rank: Int)
     /// A gradient buffer does not match the size the synchroniser was built for.
     case sizeMismatch(expected: Int, actual: Int)
-    /// A gradient is NaN or infinite, so the exact fixed-point reduction has no valid scale.
-    case nonFiniteGradient
     /// An operation was used in the wrong order (e.g. `finish()` without `begin()`).
     case misuse(String)
 
@@ -31,8 +29,6 @@ public enum DistributedError: Error, CustomStringConvertible, Sendable {
             return "the fingerprint from rank \(rank) could not be decoded (different program version?)"
         case let .sizeMismatch(expected, actual):
             return "gradient buffer has \(actual) elements, synchroniser was built for \(expected)"
-        case .nonFiniteGradient:
-            return "a gradient is NaN or infinite on some rank; exact reduction is impossible"
         case let .misuse(what):
             return what
         }

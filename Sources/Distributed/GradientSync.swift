@@ -20,13 +20,6 @@ import Tensor
 /// reduction reads each gradient once and writes each average once (2·count·4 bytes per
 /// rank). `ParameterArena` would need a way to place `grads` in caller-provided storage.
 ///
-/// `exact: true` replaces float summation by a deterministic fixed-point one: after an
-/// allreduce MAX of |g|, every value is scaled by the power of two 2^(41 - e), where
-/// 2^e > max |g|, rounded to `Int64` (|q| < 2^41, so 2^21 contributions cannot overflow),
-/// summed with `MPI_INT64_T`/`MPI_SUM` (integer addition is associative, so any order or
-/// topology gives the same bits), converted back and divided by the number of
-/// contributions. The same inputs give bit-identical results on any number of ranks; the
-/// price is an absolute resolution of max|g|·2^-41 (small gradients lose low bits).
 ///
 /// Buckets: `begin()`, then `ready(from:)` each time backward has finished the gradients
 /// from an offset to the end of the arena (backward runs from the end of the arena to its
@@ -47,7 +40,6 @@ public final class GradientSync {
     /// Number of floats synchronised.
     public let count: Int
     public let mode: Mode
-    public let exact: Bool
     /// Floats per bucket.
     public let bucketElements: Int
 
@@ -60,10 +52,6 @@ public final class GradientSync {
     private var outputs: [UnsafeMutablePointer<Float>] = []
     /// The part of the buffer this local rank reduces.
     private var ownSlice = 0..<0
-    /// Fixed-point accumulator for `exact`.
-    private let accumulator: UnsafeMutableBufferPointer<Int64>
-    private var scale: Double = 1
-    private var contributions = 0
     /// Block buffer of the reduction kernel (stays in L1).
     private let scratch: UnsafeMutablePointer<Float>
     private static let block = 4096
@@ -82,32 +70,28 @@ public final class GradientSync {
 
     /// Prepares synchronisation of `count` floats; allocates the shared window once.
     public init(communicator: Communicator, count: Int, mode: Mode = .hierarchical,
-                exact: Bool = false, bucketBytes: Int = 16 << 20) throws {
+                bucketBytes: Int = 16 << 20) throws {
         self.communicator = communicator
         self.count = count
         self.mode = mode
-        self.exact = exact
         self.bucketElements = max(Self.block, (bucketBytes / 4) / Self.block * Self.block)
-        self.accumulator = .allocate(capacity: exact ? max(count, 1) : 0)
         self.scratch = .allocate(capacity: Self.block)
-        if mode == .hierarchical, !exact, let node = communicator.node, communicator.size > 1 {
+        if mode == .hierarchical, let node = communicator.node, communicator.size > 1 {
             try allocateWindow(node)
         }
     }
 
     /// Prepares synchronisation of `arena.grads`.
     public convenience init(communicator: Communicator, arena: ParameterArena,
-                            mode: Mode = .hierarchical, exact: Bool = false,
-                            bucketBytes: Int = 16 << 20) throws {
+                            mode: Mode = .hierarchical, bucketBytes: Int = 16 << 20) throws {
         try self.init(communicator: communicator, count: arena.grads.count, mode: mode,
-                      exact: exact, bucketBytes: bucketBytes)
+                      bucketBytes: bucketBytes)
     }
 
     /// Never collective: a synchroniser dropped while an error unwinds on one rank must not
     /// wait for the others (they may be blocked elsewhere; the error path ends the job with
     /// MPI_Abort). A window not released explicitly is reclaimed when the process exits.
     deinit {
-        accumulator.deallocate()
         scratch.deallocate()
     }
 
@@ -178,7 +162,7 @@ public final class GradientSync {
     /// Declares `gradients[offset...]` final; whole buckets inside it are processed now.
     public func ready(from offset: Int) throws {
         guard active, let g = target else { throw DistributedError.misuse("GradientSync.ready without begin") }
-        guard !exact, communicator.size > 1 else { return }
+        guard communicator.size > 1 else { return }
         // Buckets are aligned to the end of the buffer, the order backward produces them.
         while processedFrom > 0 {
             let lo = max(0, processedFrom - bucketElements)
@@ -193,12 +177,6 @@ public final class GradientSync {
         guard active, let g = target else { throw DistributedError.misuse("GradientSync.finish without begin") }
         active = false
         target = nil
-        if exact {
-            try exactBegin(localMaximum: Self.maximumMagnitude(UnsafeBufferPointer(g)))
-            exactAccumulate(UnsafeBufferPointer(g))
-            try exactFinish(into: g, divisor: Double(communicator.size))
-            return
-        }
         guard communicator.size > 1 else { return }
         if processedFrom > 0 { try processBucket(g, 0, processedFrom) }
         processedFrom = 0
@@ -305,48 +283,5 @@ public final class GradientSync {
             for k in 0..<outputCount { (outputs[k] + lo).update(from: t, count: n) }
             lo += n
         }
-    }
-
-    // MARK: - Exact (fixed-point) reduction
-
-    /// Largest |g| in `values` (NaN propagates as NaN).
-    public static func maximumMagnitude(_ values: UnsafeBufferPointer<Float>) -> Float {
-        var m: Float = 0
-        for v in values {
-            if v.isNaN { return .nan }
-            m = max(m, abs(v))
-        }
-        return m
-    }
-
-    /// Starts an exact reduction: agrees on the fixed-point scale from the largest |g| over
-    /// all ranks and clears the accumulator. Collective.
-    public func exactBegin(localMaximum: Float) throws {
-        guard exact else { throw DistributedError.misuse("exact reduction on a GradientSync made without exact: true") }
-        var m = [Double(localMaximum.isNaN ? .infinity : localMaximum)]
-        try m.withUnsafeMutableBufferPointer { try communicator.allreduce($0, op: .max) }
-        guard m[0].isFinite else { throw DistributedError.nonFiniteGradient }
-        // 2^e > max|g|; quantised values stay below 2^41.
-        let e = m[0] > 0 ? Int(m[0].exponent) + 1 : 0
-        scale = Double(sign: .plus, exponent: 41 - e, significand: 1)
-        contributions = 0
-        accumulator.update(repeating: 0)
-    }
-
-    /// Adds one contribution (e.g. one rank's gradient, or one sample's) to the accumulator.
-    public func exactAccumulate(_ values: UnsafeBufferPointer<Float>) {
-        precondition(values.count == count, "exactAccumulate: \(values.count) values, expected \(count)")
-        let acc = accumulator.baseAddress!, s = scale
-        for i in 0..<count { acc[i] &+= Int64((Double(values[i]) * s).rounded(.toNearestOrEven)) }
-        contributions += 1
-    }
-
-    /// Sums the accumulators over all ranks (integer, order independent) and writes
-    /// sum / `divisor` into `out`. Collective.
-    public func exactFinish(into out: UnsafeMutableBufferPointer<Float>, divisor: Double) throws {
-        guard out.count == count else { throw DistributedError.sizeMismatch(expected: count, actual: out.count) }
-        if communicator.size > 1 { try communicator.allreduce(accumulator, op: .sum) }
-        let acc = accumulator.baseAddress!, inv = 1 / scale
-        for i in 0..<count { out[i] = Float(Double(acc[i]) * inv / divisor) }
     }
 }

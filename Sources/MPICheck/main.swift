@@ -5,9 +5,8 @@
 //
 // Subcommands (arguments parsed by hand so the tool has no dependencies):
 //   info                     print rank, size, node layout
-//   allreduce N              check plain / hierarchical / zero-copy / exact / bucketed sync
+//   allreduce N              check plain / hierarchical / zero-copy / bucketed sync
 //   bench N                  time plain vs hierarchical sync of N floats (best of 5)
-//   exact                    hash of an exact mean over a fixed set of vectors
 //   throw R                  rank R throws inside runOrAbort
 //   stall R SECONDS          rank R is late for a collective; watchdog (2 s) must abort
 //   handshake-mismatch       rank 1 reports another dataset size
@@ -79,8 +78,6 @@ func checkAllreduce(_ n: Int) throws {
         }
         sync.release()
     }
-    let exact = try GradientSync(communicator: comm, count: n, exact: true)
-    fill(g); try exact.synchronize(g); try verify(g, "exact")
 
     // Small collectives.
     var values: [Double] = [Double(comm.rank), 1]
@@ -134,36 +131,6 @@ func bench(_ n: Int) throws {
     hier.release()
 }
 
-/// The exact mean of 6 fixed vectors, each rank holding those with index ≡ rank (mod size),
-/// accumulated in reverse order; prints a hash of the result's bits.
-func exactCheck() throws {
-    let n = 100_003, vectors = 6
-    let sync = try GradientSync(communicator: comm, count: n, exact: true)
-    let v = UnsafeMutableBufferPointer<Float>.allocate(capacity: n)
-    defer { v.deallocate() }
-    func make(_ j: Int) {
-        var state = UInt64(j + 1) &* 0x9E37_79B9_7F4A_7C15
-        for i in 0..<n {
-            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            let mantissa = Float(state >> 40) / Float(1 << 24)  // [0, 1)
-            let exponent = Int((state >> 20) & 15) - 12           // 2^-12 ... 2^3
-            v[i] = (state & 1 == 0 ? 1 : -1) * mantissa * Float(sign: .plus, exponent: exponent, significand: 1)
-        }
-    }
-    let mine = (0..<vectors).filter { $0 % comm.size == comm.rank }.reversed()
-    var localMax: Float = 0
-    for j in mine { make(j); localMax = max(localMax, GradientSync.maximumMagnitude(UnsafeBufferPointer(v))) }
-    try sync.exactBegin(localMaximum: localMax)
-    for j in mine { make(j); sync.exactAccumulate(UnsafeBufferPointer(v)) }
-    try sync.exactFinish(into: v, divisor: Double(vectors))
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for x in v { h = (h ^ UInt64(x.bitPattern)) &* 0x100_0000_01b3 }
-    // Every rank must hold the same result.
-    let hashes = try comm.allgather(String(h, radix: 16))
-    guard Set(hashes).count == 1 else { throw CheckError("ranks hold different exact results: \(hashes)") }
-    report("exact hash=\(String(h, radix: 16)) size=\(comm.size)")
-}
-
 func stall(rank late: Int, seconds: Double) throws {
     let watchdog = try Watchdog(communicator: comm, timeout: 2)
     var x: [Double] = [1]
@@ -193,7 +160,6 @@ comm.runOrAbort {
                   + "node=\(comm.nodeIndex)/\(comm.nodeCount) threadMultiple=\(comm.isThreadMultiple)")
     case "allreduce": try checkAllreduce(try integer(1, "N"))
     case "bench": try bench(try integer(1, "N"))
-    case "exact": try exactCheck()
     case "throw":
         let r = try integer(1, "rank")
         if comm.rank == r { throw CheckError("deliberate failure on rank \(r)") }

@@ -91,13 +91,23 @@ public final class Pix2PixModel {
     public var trace: [TraceSpan]?
 
     /// G(A) of the last step (valid until the next forward of G): samples and reports.
-    public private(set) var fakeB: Tensor?
+    public internal(set) var fakeB: Tensor?
 
-    private let gan: MeanLoss
-    private let l1 = L1Loss()
-    private let fakePair = Concat()
-    private let realPair = Concat()
-    private let fakeGrad = TensorBuffer()
+    let gan: MeanLoss
+    let l1 = L1Loss()
+    let fakePair = Concat()
+    let realPair = Concat()
+    let fakeGrad = TensorBuffer()
+    /// exact_reduce: every sample's fake_B, and one fixed-point accumulator per network.
+    let exactFakes = TensorBuffer()
+    private var exactAccumulators: [ObjectIdentifier: FixedPointGradients] = [:]
+
+    func exactSums(for net: Network) -> FixedPointGradients {
+        if let a = exactAccumulators[ObjectIdentifier(net)] { return a }
+        let a = FixedPointGradients(count: net.arena.parameterCount)
+        exactAccumulators[ObjectIdentifier(net)] = a
+        return a
+    }
     private let partialSums = TensorBuffer(capacity: 16)
 
     public init(G: Network, D: Network, ganMode: GANMode = .vanilla, lambdaL1: Float = 100,
@@ -113,7 +123,7 @@ public final class Pix2PixModel {
 
     /// Whether `net`'s gradients are all finite (their sum is: NaN and Inf propagate); if
     /// not, throws or counts a skipped update per `skipNonFinite`.
-    private func finite(_ net: Network, _ name: String) throws -> Bool {
+    func finite(_ net: Network, _ name: String) throws -> Bool {
         let g = net.arena.grads.baseAddress!, count = net.arena.parameterCount
         let slots = 16, sums = partialSums.base
         let per = (count + slots - 1) / slots

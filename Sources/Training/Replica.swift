@@ -37,6 +37,8 @@ public final class Replica {
             watchdog = nil
             return
         }
+        watchdog = options.watchdog_timeout > 0
+            ? try Watchdog(communicator: communicator, timeout: Double(options.watchdog_timeout)) : nil
         for net in [G, D] {
             try communicator.broadcast(net.arena.values)
             try communicator.broadcast(net.arena.bufferValues)
@@ -49,14 +51,20 @@ public final class Replica {
         ])
         for (k, v) in dataFingerprint { fingerprint.set(k, v) }
         try Handshake.verify(fingerprint, on: communicator)
-        let mode = GradientSync.Mode(rawValue: options.reduce)!
-        let sG = try GradientSync(communicator: communicator, arena: G.arena, mode: mode, exact: options.exact_reduce)
-        let sD = try GradientSync(communicator: communicator, arena: D.arena, mode: mode, exact: options.exact_reduce)
-        // Gradients live in the shared-memory window: averaging needs no copy in or out.
-        if let shared = sG.sharedGradients { G.arena.useGradientStorage(shared) }
-        if let shared = sD.sharedGradients { D.arena.useGradientStorage(shared) }
-        syncG = sG
-        syncD = sD
+        if options.exact_reduce {
+            // Fixed-point sums travel through `reduceExact` (Pix2PixModel.exactStep).
+            syncG = nil
+            syncD = nil
+        } else {
+            let mode = GradientSync.Mode(rawValue: options.reduce)!
+            let sG = try GradientSync(communicator: communicator, arena: G.arena, mode: mode)
+            let sD = try GradientSync(communicator: communicator, arena: D.arena, mode: mode)
+            // Gradients live in the shared-memory window: averaging needs no copy in or out.
+            if let shared = sG.sharedGradients { G.arena.useGradientStorage(shared) }
+            if let shared = sD.sharedGradients { D.arena.useGradientStorage(shared) }
+            syncG = sG
+            syncD = sD
+        }
         if options.norm == "syncbatch" {
             // SyncBatchNorm: batch statistics over the global batch. A failed exchange inside
             // a layer cannot be thrown through the network, so it ends the job.
@@ -68,8 +76,6 @@ public final class Replica {
                 }
             }
         }
-        watchdog = options.watchdog_timeout > 0
-            ? try Watchdog(communicator: communicator, timeout: Double(options.watchdog_timeout)) : nil
         model.gradientsReady = { [unowned self] arena in
             let isG = arena === self.model.G.arena
             guard let sync = isG ? self.syncG : self.syncD else { return }
@@ -81,6 +87,13 @@ public final class Replica {
     public func collective<T>(_ name: String, _ body: () throws -> T) throws -> T {
         guard let watchdog else { return try body() }
         return try watchdog.scope(name, step: step, body)
+    }
+
+    /// exact_reduce: the fixed-point gradient sums added over all ranks (integer addition, so
+    /// the order does not matter).
+    public func reduceExact(_ sums: UnsafeMutableBufferPointer<Int64>) throws {
+        guard communicator.size > 1 else { return }
+        try collective("allreduce exact") { try communicator.allreduce(sums, op: .sum) }
     }
 
     /// The mean of `values` over all ranks.

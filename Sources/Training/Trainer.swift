@@ -195,8 +195,12 @@ public final class Trainer {
                 let shapeB = Shape(batch.count, batch.channelsB, batch.height, batch.width)
                 model.G.setFirstSample(UInt64(step * sampler.globalBatch + log.rank * options.batch_size))
                 do {
-                    lastLosses = try model.step(realA: Tensor(shape: shapeA, data: batch.a),
-                                                realB: Tensor(shape: shapeB, data: batch.b))
+                    let realA = Tensor(shape: shapeA, data: batch.a), realB = Tensor(shape: shapeB, data: batch.b)
+                    lastLosses = options.exact_reduce
+                        ? try model.exactStep(realA: realA, realB: realB,
+                                              firstSample: UInt64(step * sampler.globalBatch + log.rank * options.batch_size),
+                                              globalBatch: sampler.globalBatch, reduce: replica.reduceExact)
+                        : try model.step(realA: realA, realB: realB)
                 } catch let e as NonFiniteGradient {
                     let last = ((try? TrainingState.find(options, label: "auto")) ?? nil).map {
                         "\(options.experimentDirectory)/\($0.label)_*.safetensors (step \($0.step))"

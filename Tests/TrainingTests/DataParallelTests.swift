@@ -82,6 +82,36 @@ import TestSupport
         }
     }
 
+    /// exact_reduce: the same global batch on 1, 2 and 3 ranks gives bit-identical trainable
+    /// weights (fixed-point sums of per-sample gradients; one BLAS thread everywhere, since
+    /// OpenBLAS' results depend on its thread count). BatchNorm on, per sample.
+    @Test func exactReduceIsBitIdenticalOnOneTwoThreeRanks() throws {
+        let data = try Self.makeDataset("exact")
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        var results: [[String: [Float]]] = []
+        for (ranks, batch) in [(1, 6), (2, 3), (3, 2)] {
+            let out = "\(data)/ckpt\(ranks)"
+            var args = Self.arguments(dataroot: data, checkpoints: out, batch: batch) + ["--exact_reduce"]
+            args[args.firstIndex(of: "--norm")! + 1] = "batch"
+            let env = ["OPENBLAS_NUM_THREADS": "1"]
+            let r = ranks == 1
+                ? try MPIRunner.single(args, binary: "pix2pix", environment: env, timeout: 120)
+                : try MPIRunner.mpi(ranks, args, binary: "pix2pix", environment: env, timeout: 120)
+            #expect(r.status == 0 && !r.timedOut, "\(ranks) ranks: \(r.output.suffix(1500))")
+            let f = try SafeTensorsFile(path: "\(out)/ddp/latest_net_G.safetensors")
+            var trainable: [String: [Float]] = [:]
+            for name in f.names where !name.contains("running_") && !name.hasSuffix("num_batches_tracked") {
+                trainable[name] = try f.floats(name)
+            }
+            results.append(trainable)
+        }
+        for k in 1..<results.count {
+            let differing = results[0].keys.filter { results[0][$0] != results[k][$0] }.sorted()
+            #expect(differing.isEmpty, "\(k + 1) ranks: \(differing.count) tensors differ, e.g. \(differing.prefix(3))")
+        }
+        #expect(results[0].count > 10)
+    }
+
     /// norm syncbatch: BatchNorm statistics over the global batch, so 2 ranks × 2 train like
     /// 1 rank × 4 with plain BatchNorm (per-rank BatchNorm would not).
     @Test func syncBatchNormEqualsOneRankBatchNorm() throws {
