@@ -56,6 +56,7 @@ public final class Network {
     public let spec: NetworkSpec
     public let arena = ParameterArena()
     let body: Body
+    let progress: GradientProgress
     public let batchNorms: [BatchNorm2d]
     public let dropouts: [Dropout]
     /// PT's `module.training`.
@@ -65,6 +66,7 @@ public final class Network {
     public init(_ spec: NetworkSpec, random: RandomStream) throws {
         self.spec = spec
         let context = NetworkContext(arena: arena, norm: spec.norm, random: random)
+        progress = context.progress
         switch spec.architecture {
         case _ where spec.unetLevels != nil:
             let u = UNetGenerator(inputChannels: spec.inputChannels, outputChannels: spec.outputChannels,
@@ -98,6 +100,13 @@ public final class Network {
         }
         arena.finalize()
         for bn in batchNorms { bn.reset() }
+    }
+
+    /// Called during backward with the arena offset from which all gradients are final
+    /// (the data-parallel trainer starts averaging those buckets at once).
+    public var onGradientsFinal: ((Int) -> Void)? {
+        get { progress.callback }
+        set { progress.callback = newValue }
     }
 
     /// Number of trainable parameters.

@@ -16,6 +16,8 @@ public struct NetworkContext {
     public let random: RandomStream
     /// One im2col workspace shared by all convolutions of the network (they run one at a time).
     public let workspace = TensorBuffer()
+    /// Told, during backward, from which arena offset on the gradients are final.
+    public let progress = GradientProgress()
 
     public init(arena: ParameterArena, norm: NormKind, random: RandomStream) {
         self.arena = arena
@@ -25,3 +27,13 @@ public struct NetworkContext {
 }
 
 import Tensor
+
+/// Backward walks the layers in the reverse of their registration order, so once a layer's
+/// parameter gradients are done, every gradient from its first entry's offset to the end of
+/// the arena is final. `finished(from:)` reports that to `callback` (the gradient-averaging
+/// buckets), or does nothing when no one listens.
+public final class GradientProgress {
+    public var callback: ((Int) -> Void)?
+    public init() {}
+    @inlinable public func finished(from offset: Int) { callback?(offset) }
+}

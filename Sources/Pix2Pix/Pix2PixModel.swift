@@ -77,6 +77,10 @@ public final class Pix2PixModel {
     /// Called with a network's arena after its backward and before its optimiser step: the
     /// data-parallel trainer averages gradients across ranks here.
     public var gradientsReady: ((ParameterArena) throws -> Void)?
+    /// Called with a network's arena before the backward after which its gradients are final
+    /// (D: the real half of the D step; G: its only backward); `onGradientsFinal` of that
+    /// network then reports the buckets as they complete, and `gradientsReady` ends it.
+    public var gradientsWillFinish: ((ParameterArena) throws -> Void)?
 
     /// What a non-finite gradient does: throw `NonFiniteGradient` (false) or skip that
     /// network's optimiser step and count it (true).
@@ -177,6 +181,7 @@ public final class Pix2PixModel {
         D.backward(gan.backward(scale: 0.5))
         let realAB = realPair.forward(realA, realB)
         losses.D_real = gan.forward(D.forward(realAB), target: .value(1))
+        try gradientsWillFinish?(D.arena)
         D.backward(gan.backward(scale: 0.5))
         lap(\.discriminator, "D forward+backward")
         try gradientsReady?(D.arena)
@@ -194,6 +199,7 @@ public final class Pix2PixModel {
         let dFromL1 = l1.backward(scale: lambdaL1)
         let dFake = fakeGrad.view(fakeB.shape)
         for i in 0..<dFake.count { dFake.data[i] = dFromD.data[i] + dFromL1.data[i] }
+        try gradientsWillFinish?(G.arena)
         G.backward(dFake)
         lap(\.generatorBackward, "G backward")
         try gradientsReady?(G.arena)

@@ -90,12 +90,18 @@ public final class Sequential {
             let needInput = inputGradient || i > 0
             switch m {
             case .conv(let l):
-                guard let d = l.backward(g, inputGradient: needInput, parameterGradients: parameterGradients) else { return nil }
+                let d = l.backward(g, inputGradient: needInput, parameterGradients: parameterGradients)
+                if parameterGradients { context.progress.finished(from: l.weight.offset) }
+                guard let d else { return nil }
                 g = d
             case .convTranspose(let l):
-                guard let d = l.backward(g, inputGradient: needInput, parameterGradients: parameterGradients) else { return nil }
+                let d = l.backward(g, inputGradient: needInput, parameterGradients: parameterGradients)
+                if parameterGradients { context.progress.finished(from: l.weight.offset) }
+                guard let d else { return nil }
                 g = d
-            case .batchNorm(let l): g = l.backward(g, parameterGradients: parameterGradients)
+            case .batchNorm(let l):
+                g = l.backward(g, parameterGradients: parameterGradients)
+                if parameterGradients { context.progress.finished(from: l.weight.offset) }
             case .instanceNorm(let l): g = l.backward(g)
             case .identity: break
             case .leakyReLU(let l): g = l.backward(g)

@@ -25,6 +25,7 @@ final class UNetBlock {
     let dropout: Dropout?
     let concat = Concat()
     private let skipGrad = TensorBuffer()
+    private let progress: GradientProgress
 
     /// Builds the block at `depth` (0 = outermost) of a U-Net with `downs` levels, registering
     /// parameters in PT's state_dict order (down path, submodule, up path).
@@ -37,6 +38,7 @@ final class UNetBlock {
         let inner = widths[min(depth, 3)]
         let input = depth == 0 ? inputChannels : outer
         kind = depth == 0 ? .outermost : (depth == downs - 1 ? .innermost : .middle)
+        progress = context.progress
         let bias = context.norm.convolutionsHaveBias
         let seq = "\(name).model"
         let arena = context.arena
@@ -113,13 +115,17 @@ final class UNetBlock {
         if let dropout { g = dropout.backward(g) }
         g = upNorm.backward(g, parameterGradients: parameterGradients)!
         g = upConv.backward(g, parameterGradients: parameterGradients)!
+        if parameterGradients { progress.finished(from: upConv.weight.offset) }
         g = upReLU.backward(g)
         if let submodule { g = submodule.backward(g, parameterGradients: parameterGradients)! }
         g = downNorm.backward(g, parameterGradients: parameterGradients)!
         guard let dSkip, let downReLU else {
-            return downConv.backward(g, inputGradient: inputGradient, parameterGradients: parameterGradients)
+            let dx = downConv.backward(g, inputGradient: inputGradient, parameterGradients: parameterGradients)
+            if parameterGradients { progress.finished(from: downConv.weight.offset) }
+            return dx
         }
         let dDown = downConv.backward(g, parameterGradients: parameterGradients)!
+        if parameterGradients { progress.finished(from: downConv.weight.offset) }
         let sum = skipGrad.view(dSkip.shape)
         for i in 0..<sum.count { sum.data[i] = dSkip.data[i] + dDown.data[i] }
         return downReLU.backward(sum)

@@ -76,10 +76,33 @@ public final class Replica {
                 }
             }
         }
+        // Buckets: averaging starts while backward still runs (GradientSync.ready), ends before
+        // the optimiser step (finish). D's gradients from the G step are never exchanged.
+        func sync(for arena: ParameterArena) -> GradientSync? {
+            arena === G.arena ? syncG : (arena === D.arena ? syncD : nil)
+        }
+        // Only the last backward of a network in a step reports buckets (the first half of
+        // the D step produces partial sums).
+        let open = OpenExchanges()
+        model.gradientsWillFinish = { arena in
+            guard let s = sync(for: arena) else { return }
+            try s.begin(arena.grads)
+            open.insert(ObjectIdentifier(arena))
+        }
+        for (net, s) in [(G, syncG), (D, syncD)] {
+            guard let s else { continue }
+            let id = ObjectIdentifier(net.arena)
+            net.onGradientsFinal = { [communicator] offset in
+                guard open.contains(id) else { return }
+                do { try s.ready(from: offset) } catch {
+                    communicator.abort(message: "gradient bucket exchange failed: \(error)")
+                }
+            }
+        }
         model.gradientsReady = { [unowned self] arena in
-            let isG = arena === self.model.G.arena
-            guard let sync = isG ? self.syncG : self.syncD else { return }
-            try self.collective(isG ? "allreduce G" : "allreduce D") { try sync.synchronize(arena) }
+            guard let s = sync(for: arena) else { return }
+            open.remove(ObjectIdentifier(arena))
+            try self.collective(arena === G.arena ? "allreduce G" : "allreduce D") { try s.finish() }
         }
     }
 
@@ -109,6 +132,14 @@ public final class Replica {
         syncG?.release()
         syncD?.release()
     }
+}
+
+/// The networks whose gradient exchange has begun this step (touched by the training thread only).
+final class OpenExchanges {
+    private var ids: Set<ObjectIdentifier> = []
+    func insert(_ id: ObjectIdentifier) { ids.insert(id) }
+    func remove(_ id: ObjectIdentifier) { ids.remove(id) }
+    func contains(_ id: ObjectIdentifier) -> Bool { ids.contains(id) }
 }
 
 /// FNV-1a, 64 bit, as hex: a hash that is the same in every process (Swift's Hasher is not).
