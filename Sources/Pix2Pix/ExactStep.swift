@@ -89,12 +89,10 @@ extension Pix2PixModel {
             G.arena.zeroGrad()
             G.setFirstSample(firstSample &+ UInt64(s))
             let y = G.forward(sampleA(s))
-            losses.G_GAN += gan.forward(D.forward(fakePair.forward(sampleA(s), y)), target: .value(1))
-            let dFromD = fakePair.backward(D.backward(gan.backward(), inputGradient: true, parameterGradients: false)!).1
-            losses.G_L1 += lambdaL1 * l1.forward(y, target: .tensor(sampleB(s)))
-            let dFromL1 = l1.backward(scale: lambdaL1)
-            let dFake = fakeGrad.view(y.shape)
-            for i in 0..<dFake.count { dFake.data[i] = dFromD.data[i] + dFromL1.data[i] }
+            let (ganLoss, l1Loss, dFake) = generatorLossGradient(fakeAB: fakePair.forward(sampleA(s), y), fake: y,
+                                                                 realB: sampleB(s))
+            losses.G_GAN += ganLoss
+            losses.G_L1 += l1Loss
             G.backward(dFake)
             try sumsG.add(G.arena.grads, network: "G")
         }

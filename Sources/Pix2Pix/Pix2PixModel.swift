@@ -125,6 +125,19 @@ public final class Pix2PixModel {
         optimizerD = Adam(arena: D.arena, learningRate: learningRate, beta1: beta1, beta2: beta2)
     }
 
+    /// The G step's loss terms and dL/d fake_B: GAN(D(A, fake_B), real) through the frozen D
+    /// (input gradient only) plus λ·L1(fake_B, B). `fakeAB` is cat(A, fake_B) from `fakePair`.
+    func generatorLossGradient(fakeAB: Tensor, fake: Tensor, realB: Tensor) -> (gan: Float, l1: Float, gradient: Tensor) {
+        let ganLoss = gan.forward(D.forward(fakeAB), target: .value(1))
+        let dFakeAB = D.backward(gan.backward(), inputGradient: true, parameterGradients: false)!
+        let dFromD = fakePair.backward(dFakeAB).1
+        let l1Loss = lambdaL1 * l1.forward(fake, target: .tensor(realB))
+        let dFromL1 = l1.backward(scale: lambdaL1)
+        let dFake = fakeGrad.view(fake.shape)
+        for i in 0..<dFake.count { dFake.data[i] = dFromD.data[i] + dFromL1.data[i] }
+        return (ganLoss, l1Loss, dFake)
+    }
+
     /// Whether `net`'s gradients are all finite (their sum is: NaN and Inf propagate); if
     /// not, throws or counts a skipped update per `skipNonFinite`.
     func finite(_ net: Network, _ name: String) throws -> Bool {
@@ -191,14 +204,10 @@ public final class Pix2PixModel {
 
         // G step through the updated, frozen D.
         G.arena.zeroGrad()
-        losses.G_GAN = gan.forward(D.forward(fakeAB), target: .value(1))
-        let dFakeAB = D.backward(gan.backward(), inputGradient: true, parameterGradients: false)!
+        let (ganLoss, l1Loss, dFake) = generatorLossGradient(fakeAB: fakeAB, fake: fakeB, realB: realB)
+        losses.G_GAN = ganLoss
+        losses.G_L1 = l1Loss
         lap(\.discriminator, "D forward+backward")
-        let dFromD = fakePair.backward(dFakeAB).1
-        losses.G_L1 = lambdaL1 * l1.forward(fakeB, target: .tensor(realB))
-        let dFromL1 = l1.backward(scale: lambdaL1)
-        let dFake = fakeGrad.view(fakeB.shape)
-        for i in 0..<dFake.count { dFake.data[i] = dFromD.data[i] + dFromL1.data[i] }
         try gradientsWillFinish?(G.arena)
         G.backward(dFake)
         lap(\.generatorBackward, "G backward")
