@@ -39,7 +39,8 @@ public struct SafeTensorsFile {
 
     public init(path: String) throws {
         guard let d = FileManager.default.contents(atPath: path) else {
-            throw FileError(path, "cannot read file")
+            let exists = FileManager.default.fileExists(atPath: path)
+            throw FileError(path, exists ? "cannot read the file (permissions?)" : "no such file")
         }
         try self.init(data: d, path: path)
     }
