@@ -69,4 +69,19 @@ import TestSupport
         #expect(bad.status != 0)
         #expect(bad.output.contains("_state.safetensors") && bad.output.contains("checksum"), "\(bad.output.suffix(1500))")
     }
+
+    /// keep_checkpoints K keeps the K newest epoch sets (G, D and state), and latest.
+    @Test func keepsTheNewestEpochCheckpoints() throws {
+        let data = try DataParallelTests.makeDataset("keep")
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        var args = DataParallelTests.arguments(dataroot: data, checkpoints: "\(data)/run", batch: 6)
+        args[args.firstIndex(of: "--max-steps")! + 1] = "1000"
+        args += ["--n_epochs", "4", "--n_epochs_decay", "0", "--save_epoch_freq", "1", "--keep_checkpoints", "2"]
+        let r = try MPIRunner.single(args, binary: "pix2pix", timeout: 120)
+        #expect(r.status == 0, "\(r.output.suffix(1000))")
+        let files = Set(try FileManager.default.contentsOfDirectory(atPath: "\(data)/run/ddp"))
+        for epoch in [3, 4] { for f in ["net_G", "net_D", "state"] { #expect(files.contains("\(epoch)_\(f).safetensors")) } }
+        for epoch in [1, 2] { #expect(!files.contains("\(epoch)_net_G.safetensors"), "epoch \(epoch) kept") }
+        #expect(files.contains("latest_net_G.safetensors"))
+    }
 }
