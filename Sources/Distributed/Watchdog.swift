@@ -1,5 +1,6 @@
 import CMPI
 import Foundation
+import Tensor
 
 /// Ends the job when a rank waits too long inside a collective, naming the late ranks.
 ///
@@ -83,7 +84,7 @@ public final class Watchdog: @unchecked Sendable {
         name = collective
         self.step = step
         sequence += 1
-        enteredAt = Self.now()
+        enteredAt = monotonicSeconds()
         if names[h] == nil { names[h] = collective }
         outgoing[0] = sequence; outgoing[1] = Int64(step); outgoing[2] = h
         lock.unlock()
@@ -133,8 +134,8 @@ public final class Watchdog: @unchecked Sendable {
             Thread.sleep(forTimeInterval: interval)
             lock.lock()
             let done = stopping
-            let late = inside && Self.now() - enteredAt > timeout
-            let (n, s, q, waited) = (name, step, sequence, Self.now() - enteredAt)
+            let late = inside && monotonicSeconds() - enteredAt > timeout
+            let (n, s, q, waited) = (name, step, sequence, monotonicSeconds() - enteredAt)
             lock.unlock()
             if done { stopped.signal(); return }
             if late { fire(collective: n, step: s, sequence: q, waited: waited) }
@@ -183,12 +184,6 @@ public final class Watchdog: @unchecked Sendable {
     }
 
     // MARK: - Helpers
-
-    static func now() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
-    }
 
     /// FNV-1a of the name, as a stable collective id across ranks.
     static func hash(_ s: String) -> Int64 {

@@ -168,16 +168,12 @@ public final class Network {
     /// PT's `init_weights(net, init_type, init_gain)`: conv weights (rank 4) by `kind`, conv
     /// biases 0, BatchNorm weights N(1, gain) and biases 0, running statistics reset.
     public func initialize(_ kind: Initializer, gain: Float, random: RandomStream) {
-        for bn in batchNorms { bn.reset() }
-        let bnWeights = Set(batchNorms.map { $0.weight.name })
         for e in arena.trainable {
-            if e.shape.count == 4 {
-                kind.initialize(e, gain: gain, random: random)
-            } else if bnWeights.contains(e.name) {
-                random.derived(e.name).fillNormal(e.values, mean: 1, std: gain, start: 0)
-            } else {
-                e.values.update(repeating: 0)
-            }
+            if e.shape.count == 4 { kind.initialize(e, gain: gain, random: random) } else { e.values.update(repeating: 0) }
+        }
+        for bn in batchNorms {
+            bn.reset()
+            initBatchNorm(bn, gain: gain, random: random)
         }
     }
 }

@@ -142,9 +142,9 @@ final class OpenExchanges {
     func contains(_ id: ObjectIdentifier) -> Bool { ids.contains(id) }
 }
 
-/// FNV-1a, 64 bit, as hex: a hash that is the same in every process (Swift's Hasher is not).
+/// A hash that is the same in every process (Swift's Hasher is not): the checkpoint checksum.
 func stableHash(_ s: String) -> String {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-    return String(h, radix: 16)
+    var c = Checksum()
+    Array(s.utf8).withUnsafeBytes { c.combine($0) }
+    return c.hex
 }

@@ -15,7 +15,8 @@ public struct TrainingState {
     public let nextEpoch: Int
     public let samplesDoneInEpoch: Int
     let file: SafeTensorsFile
-    let directory: String
+    /// The set's G and D files, read (and checksum-verified) once by `load`.
+    let networks: [String: SafeTensorsFile]
 
     public static func path(_ options: Options, label: String) -> String {
         "\(options.experimentDirectory)/\(label)_state.safetensors"
@@ -78,23 +79,24 @@ public struct TrainingState {
             return v
         }
         let step = try int("step")
+        var networks: [String: SafeTensorsFile] = [:]
         for net in ["G", "D"] {
             let p = Checkpoint.path(options, label: label, net: net)
             let f = try SafeTensorsFile(path: p)
             guard f.metadata["step"] == String(step) else {
                 throw FileError(p, "step \(f.metadata["step"] ?? "?") does not match the training state's \(step) (an interrupted save)")
             }
+            networks[net] = f
         }
         return TrainingState(label: label, step: step, nextEpoch: try int("next_epoch"),
                              samplesDoneInEpoch: try int("samples_done_in_epoch"), file: file,
-                             directory: options.experimentDirectory)
+                             networks: networks)
     }
 
     /// Puts G, D, both optimisers and the schedule state back.
     func restore(into model: Pix2PixModel, schedule: inout LearningRateSchedule) throws {
         for (name, net, adam) in [("G", model.G, model.optimizerG), ("D", model.D, model.optimizerD)] {
-            let netFile = try SafeTensorsFile(path: "\(directory)/\(label)_net_\(name).safetensors")
-            try net.loadStateDict(from: netFile)
+            try net.loadStateDict(from: networks[name]!)
             try file.read("\(name).exp_avg", into: adam.exp_avg)
             try file.read("\(name).exp_avg_sq", into: adam.exp_avg_sq)
             adam.step = Int(try file.int64s("\(name).step").first ?? 0)
