@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system libraries pix2pix-swift builds against, when they are missing:
-# OpenBLAS, OpenMPI, libjpeg-turbo, libpng (Debian/Ubuntu, as root or with sudo).
+# OpenBLAS, OpenMPI, libjpeg-turbo, libpng, and iproute2 for the two-host test (Debian/Ubuntu,
+# as root or with sudo).
 # Safe to run repeatedly: it does nothing when everything is present.
 set -euo pipefail
 
-packages=(libopenblas-dev libopenmpi-dev openmpi-bin libjpeg62-turbo-dev libpng-dev pkg-config)
+packages=(libopenblas-dev libopenmpi-dev openmpi-bin libjpeg62-turbo-dev libpng-dev pkg-config iproute2)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
