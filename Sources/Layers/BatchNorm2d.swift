@@ -13,6 +13,10 @@ import Tensor
 /// Eval: the running statistics normalise and nothing is updated.
 /// With `allreduce` set it is PT's `SyncBatchNorm` (which PyTorch offers only on GPUs): the
 /// statistics and the backward sums cover the global batch of all ranks.
+///
+/// Memory: backward recomputes x̂ from the saved input (the caller must leave x unchanged
+/// until then, as the networks do: x is a convolution's output) instead of keeping an x̂
+/// buffer; with `inPlaceBackward` it also writes dx over dy.
 public final class BatchNorm2d {
     public let channels: Int
     public let eps: Float
@@ -25,12 +29,13 @@ public final class BatchNorm2d {
     public let runningVar: ParameterArena.Entry
     public var numBatchesTracked: Int64 = 0
     public let numBatchesTrackedName: String
+    /// Backward overwrites dy with dx (for callers that never read dy again).
+    public var inPlaceBackward = false
 
     private let output = TensorBuffer()
     private let inputGrad = TensorBuffer()
-    private let normalized = TensorBuffer()
     private let stats = TensorBuffer(capacity: 0)   // rstd and mean per channel
-    private var xhat: Tensor?
+    private var input: Tensor?
     private var trainedForward = true
 
     public init(_ channels: Int, eps: Float = 1e-5, momentum: Float = 0.1, name: String,
@@ -81,7 +86,6 @@ public final class BatchNorm2d {
         precondition(x.shape.c == channels, "BatchNorm2d expects \(channels) channels, got \(x.shape)")
         let s = x.shape, plane = s.planeCount
         let y = output.view(s)
-        let xh = normalized.view(s)
         let rstd = stats.view(Shape(1, 1, 2, channels)).data
         let mean = rstd + channels
         let gamma = weight.value, beta = bias.value
@@ -130,16 +134,12 @@ public final class BatchNorm2d {
             let g = gamma[c], b = beta[c], mu = mean[c], r = rstd[c]
             for n in 0..<s.n {
                 let off = (n * C + c) * plane
-                let p = x.data + off, q = xh.data + off, o = y.data + off
-                for i in 0..<plane {
-                    let v = (p[i] - mu) * r
-                    q[i] = v
-                    o[i] = g * v + b
-                }
+                let p = x.data + off, o = y.data + off
+                for i in 0..<plane { o[i] = g * ((p[i] - mu) * r) + b }
             }
         }
         trainedForward = isTraining
-        xhat = xh
+        input = x
         return y
     }
 
@@ -149,19 +149,21 @@ public final class BatchNorm2d {
     /// batch; eval: dx = γ·rstd·dy. dγ = Σ dy·x̂ and dβ = Σ dy over this rank's batch (the
     /// gradient averaging across ranks combines them, as DDP does with SyncBatchNorm).
     public func backward(_ dy: Tensor, parameterGradients: Bool = true) -> Tensor {
-        guard let xh = xhat else { preconditionFailure("BatchNorm2d.backward before forward") }
-        let s = xh.shape, plane = s.planeCount, C = channels
-        let dx = inputGrad.view(s)
+        guard let x = input else { preconditionFailure("BatchNorm2d.backward before forward") }
+        let s = x.shape, plane = s.planeCount, C = channels
+        let dx = inPlaceBackward ? dy : inputGrad.view(s)
         let rstd = stats.view(Shape(1, 1, 2, channels)).data
+        let mean = rstd + channels
         let gamma = weight.value, dgamma = weight.grad, dbeta = bias.grad
         forEachChannel(s) { c in
             var sumDy: Double = 0, sumDyXhat: Double = 0
+            let mu = mean[c], r = rstd[c]
             for n in 0..<s.n {
                 let off = (n * C + c) * plane
-                let d = dy.data + off, q = xh.data + off
+                let d = dy.data + off, p = x.data + off
                 for i in 0..<plane {
                     sumDy += Double(d[i])
-                    sumDyXhat += Double(d[i] * q[i])
+                    sumDyXhat += Double(d[i] * ((p[i] - mu) * r))
                 }
             }
             if parameterGradients {
@@ -174,13 +176,13 @@ public final class BatchNorm2d {
         if trainedForward { allreduce?(UnsafeMutableBufferPointer(rebasing: moments[0..<(2 * C)])) }
         let m = Float(trainedForward ? count : 1)
         forEachChannel(s) { c in
-            let k = gamma[c] * rstd[c]
+            let k = gamma[c] * rstd[c], mu = mean[c], r = rstd[c]
             let meanDy = Float(moments[c]) / m, meanDyXhat = Float(moments[C + c]) / m
             for n in 0..<s.n {
                 let off = (n * C + c) * plane
-                let d = dy.data + off, q = xh.data + off, o = dx.data + off
+                let d = dy.data + off, p = x.data + off, o = dx.data + off
                 if trainedForward {
-                    for i in 0..<plane { o[i] = k * (d[i] - meanDy - q[i] * meanDyXhat) }
+                    for i in 0..<plane { o[i] = k * (d[i] - meanDy - ((p[i] - mu) * r) * meanDyXhat) }
                 } else {
                     for i in 0..<plane { o[i] = k * d[i] }
                 }

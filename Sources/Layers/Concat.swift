@@ -2,7 +2,8 @@ import Tensor
 
 /// Channel concatenation, `torch.cat([a, b], dim=1)`: the U-Net skip connection.
 /// a (N, Ca, H, W), b (N, Cb, H, W) → y (N, Ca + Cb, H, W).
-/// Backward splits dy by channel range into (da, db).
+/// Backward splits dy by channel range into (da, db): views of dy for one sample (they
+/// alias it), copies otherwise.
 public final class Concat {
     private let output = TensorBuffer()
     private let gradA = TensorBuffer()
@@ -25,6 +26,9 @@ public final class Concat {
 
     public func backward(_ dy: Tensor) -> (Tensor, Tensor) {
         guard let (sa, sb) = shapes else { preconditionFailure("Concat.backward before forward") }
+        if sa.n == 1 {   // one sample: both parts are contiguous in dy, so view them
+            return (Tensor(shape: sa, data: dy.data), Tensor(shape: sb, data: dy.data + sa.count))
+        }
         let da = gradA.view(sa), db = gradB.view(sb)
         for n in 0..<sa.n {
             da.sample(n).update(from: dy.sample(n), count: sa.sampleCount)

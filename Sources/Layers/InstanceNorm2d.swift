@@ -6,15 +6,18 @@ import Tensor
 ///
 /// x (N, C, H, W) → y, same shape: each (n, c) plane is normalised by its own mean and
 /// biased variance, y = (x − μ)/√(σ² + ε).
-/// Backward per plane: dx = rstd/M · (M·dy − Σdy − y·Σ(dy·y)), M = H·W.
+/// Backward per plane: dx = rstd/M · (M·dy − Σdy − y·Σ(dy·y)), M = H·W, with y recomputed
+/// from the saved input (x must stay unchanged until then; the next layer may overwrite y,
+/// as an in-place ReLU does). `inPlaceBackward` writes dx over dy.
 public final class InstanceNorm2d {
     public let channels: Int
     public let eps: Float
+    public var inPlaceBackward = false
 
     private let output = TensorBuffer()
     private let inputGrad = TensorBuffer()
-    private let stats = TensorBuffer()     // rstd per (n, c)
-    private var y: Tensor?
+    private let stats = TensorBuffer()     // rstd, then the mean, per (n, c)
+    private var input: Tensor?
 
     public init(_ channels: Int, eps: Float = 1e-5) {
         self.channels = channels
@@ -25,7 +28,7 @@ public final class InstanceNorm2d {
         precondition(x.shape.c == channels, "InstanceNorm2d expects \(channels) channels, got \(x.shape)")
         let s = x.shape, plane = s.planeCount
         let y = output.view(s)
-        let rstd = stats.view(Shape(1, 1, s.n, s.c)).data
+        let rstd = stats.view(Shape(1, 2, s.n, s.c)).data, means = rstd + s.n * s.c
         parallelChunks(s.n * s.c, minimumChunk: max(1, (1 << 15) / max(1, plane))) { planes in
         for k in planes {
             let p = x.data + k * plane, o = y.data + k * plane
@@ -37,28 +40,30 @@ public final class InstanceNorm2d {
             let r = Float(1 / (sq / Double(plane) + Double(eps)).squareRoot())
             let mean = Float(mu)
             rstd[k] = r
+            means[k] = mean
             for i in 0..<plane { o[i] = (p[i] - mean) * r }
         }
         }
-        self.y = y
+        input = x
         return y
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        guard let y else { preconditionFailure("InstanceNorm2d.backward before forward") }
-        let s = y.shape, plane = s.planeCount, m = Float(plane)
-        let dx = inputGrad.view(s)
-        let rstd = stats.view(Shape(1, 1, s.n, s.c)).data
+        guard let x = input else { preconditionFailure("InstanceNorm2d.backward before forward") }
+        let s = x.shape, plane = s.planeCount, m = Float(plane)
+        let dx = inPlaceBackward ? dy : inputGrad.view(s)
+        let rstd = stats.view(Shape(1, 2, s.n, s.c)).data, means = rstd + s.n * s.c
         parallelChunks(s.n * s.c, minimumChunk: max(1, (1 << 15) / max(1, plane))) { planes in
         for k in planes {
-            let d = dy.data + k * plane, q = y.data + k * plane, o = dx.data + k * plane
+            let d = dy.data + k * plane, p = x.data + k * plane, o = dx.data + k * plane
+            let r = rstd[k], mean = means[k]
             var sumDy: Double = 0, sumDyY: Double = 0
             for i in 0..<plane {
                 sumDy += Double(d[i])
-                sumDyY += Double(d[i] * q[i])
+                sumDyY += Double(d[i] * ((p[i] - mean) * r))
             }
-            let meanDy = Float(sumDy) / m, meanDyY = Float(sumDyY) / m, r = rstd[k]
-            for i in 0..<plane { o[i] = r * (d[i] - meanDy - q[i] * meanDyY) }
+            let meanDy = Float(sumDy) / m, meanDyY = Float(sumDyY) / m
+            for i in 0..<plane { o[i] = r * (d[i] - meanDy - ((p[i] - mean) * r) * meanDyY) }
         }
         }
         return dx

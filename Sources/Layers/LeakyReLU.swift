@@ -1,28 +1,39 @@
 import Tensor
 
-/// `torch.nn.LeakyReLU(negativeSlope)`: y = x for x > 0, slope·x otherwise.
+/// `torch.nn.LeakyReLU(negativeSlope, inplace)`: y = x for x > 0, slope·x otherwise.
 /// Backward: dx = dy where x > 0, slope·dy otherwise (PyTorch's rule at 0).
+///
+/// `inPlace` (PT's `inplace=True`, as the U-Net and PatchGAN use it): forward overwrites x
+/// with y and backward overwrites dy with dx, so the layer holds no buffers. The sign test
+/// then reads y, which has x's sign because the slope must be ≥ 0 (PT refuses the in-place
+/// backward for a negative slope, too).
 public final class LeakyReLU {
     public let negativeSlope: Float
+    public let inPlace: Bool
     private let output = TensorBuffer()
     private let inputGrad = TensorBuffer()
-    private var input: Tensor?
+    /// x, or y when in place: either is > 0 exactly where x is.
+    private var signs: Tensor?
 
-    public init(negativeSlope: Float = 0.2) { self.negativeSlope = negativeSlope }
+    public init(negativeSlope: Float = 0.2, inPlace: Bool = false) {
+        precondition(!inPlace || negativeSlope >= 0, "an in-place LeakyReLU needs a slope ≥ 0")
+        self.negativeSlope = negativeSlope
+        self.inPlace = inPlace
+    }
 
     public func forward(_ x: Tensor) -> Tensor {
-        let y = output.view(x.shape), a = negativeSlope
+        let y = inPlace ? x : output.view(x.shape), a = negativeSlope
         let p = x.data, o = y.data
         parallelChunks(x.count) { r in for i in r { let v = p[i]; o[i] = v > 0 ? v : v * a } }
-        input = x
+        signs = inPlace ? y : x
         return y
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        guard let x = input else { preconditionFailure("LeakyReLU.backward before forward") }
-        let dx = inputGrad.view(x.shape), a = negativeSlope
-        let p = x.data, d = dy.data, o = dx.data
-        parallelChunks(x.count) { r in for i in r { o[i] = p[i] > 0 ? d[i] : d[i] * a } }
+        guard let s = signs else { preconditionFailure("LeakyReLU.backward before forward") }
+        let dx = inPlace ? dy : inputGrad.view(s.shape), a = negativeSlope
+        let p = s.data, d = dy.data, o = dx.data
+        parallelChunks(s.count) { r in for i in r { o[i] = p[i] > 0 ? d[i] : d[i] * a } }
         return dx
     }
 }

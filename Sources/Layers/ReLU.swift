@@ -1,26 +1,32 @@
 import Tensor
 
-/// `torch.nn.ReLU()`: y = max(x, 0). Backward: dx = dy where x > 0, else 0.
+/// `torch.nn.ReLU(inplace)`: y = max(x, 0). Backward: dx = dy where x > 0, else 0.
+///
+/// `inPlace` (PT's `inplace=True`, as the U-Net and ResNet generators use it): forward
+/// overwrites x with y and backward overwrites dy with dx; y > 0 exactly where x > 0, so
+/// the sign test reads y.
 public final class ReLU {
+    public let inPlace: Bool
     private let output = TensorBuffer()
     private let inputGrad = TensorBuffer()
-    private var input: Tensor?
+    /// x, or y when in place.
+    private var signs: Tensor?
 
-    public init() {}
+    public init(inPlace: Bool = false) { self.inPlace = inPlace }
 
     public func forward(_ x: Tensor) -> Tensor {
-        let y = output.view(x.shape)
+        let y = inPlace ? x : output.view(x.shape)
         let p = x.data, o = y.data
         parallelChunks(x.count) { r in for i in r { o[i] = p[i] > 0 ? p[i] : 0 } }
-        input = x
+        signs = inPlace ? y : x
         return y
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        guard let x = input else { preconditionFailure("ReLU.backward before forward") }
-        let dx = inputGrad.view(x.shape)
-        let p = x.data, d = dy.data, o = dx.data
-        parallelChunks(x.count) { r in for i in r { o[i] = p[i] > 0 ? d[i] : 0 } }
+        guard let s = signs else { preconditionFailure("ReLU.backward before forward") }
+        let dx = inPlace ? dy : inputGrad.view(s.shape)
+        let p = s.data, d = dy.data, o = dx.data
+        parallelChunks(s.count) { r in for i in r { o[i] = p[i] > 0 ? d[i] : 0 } }
         return dx
     }
 }

@@ -6,12 +6,14 @@ import Darwin
 #endif
 
 /// `torch.nn.Tanh()`: y = tanh(x). Backward from the output: dx = dy·(1 − y²).
+/// `inPlaceBackward`: backward overwrites dy with dx (for callers that never read dy again).
 public final class Tanh {
+    public let inPlaceBackward: Bool
     private let output = TensorBuffer()
     private let inputGrad = TensorBuffer()
     private var y: Tensor?
 
-    public init() {}
+    public init(inPlaceBackward: Bool = false) { self.inPlaceBackward = inPlaceBackward }
 
     public func forward(_ x: Tensor) -> Tensor {
         let y = output.view(x.shape)
@@ -23,7 +25,7 @@ public final class Tanh {
 
     public func backward(_ dy: Tensor) -> Tensor {
         guard let y else { preconditionFailure("Tanh.backward before forward") }
-        let dx = inputGrad.view(y.shape)
+        let dx = inPlaceBackward ? dy : inputGrad.view(y.shape)
         let q = y.data, d = dy.data, o = dx.data
         parallelChunks(y.count) { r in for i in r { o[i] = d[i] * (1 - q[i] * q[i]) } }
         return dx

@@ -15,7 +15,7 @@ public final class ResnetBlock {
         block.append(.reflectionPad(ReflectionPad2d(1)))
         block.conv(dim, dim, kernel: 3, bias: bias)
         block.norm(dim)
-        block.append(.relu(ReLU()))
+        block.append(.relu(ReLU(inPlace: true)))
         if dropout { block.dropout() }
         block.append(.reflectionPad(ReflectionPad2d(1)))
         block.conv(dim, dim, kernel: 3, bias: bias)
@@ -30,9 +30,11 @@ public final class ResnetBlock {
     }
 
     public func backward(_ dy: Tensor, parameterGradients: Bool) -> Tensor {
-        let dr = block.backward(dy, parameterGradients: parameterGradients)!
+        // The identity path's share first: the block's last norm overwrites dy in place.
         let dx = inputGrad.view(dy.shape)
-        for i in 0..<dy.count { dx.data[i] = dy.data[i] + dr.data[i] }
+        dx.copy(from: dy)
+        let dr = block.backward(dy, parameterGradients: parameterGradients)!
+        for i in 0..<dx.count { dx.data[i] += dr.data[i] }
         return dx
     }
 }
@@ -53,12 +55,12 @@ public final class ResnetGenerator {
         m.append(.reflectionPad(ReflectionPad2d(3)))
         m.conv(inputChannels, ngf, kernel: 7, bias: bias)
         m.norm(ngf)
-        m.append(.relu(ReLU()))
+        m.append(.relu(ReLU(inPlace: true)))
         for i in 0..<2 {
             let mult = 1 << i
             m.conv(ngf * mult, ngf * mult * 2, kernel: 3, stride: 2, padding: 1, bias: bias)
             m.norm(ngf * mult * 2)
-            m.append(.relu(ReLU()))
+            m.append(.relu(ReLU(inPlace: true)))
         }
         for _ in 0..<blocks {
             m.append(.residual(ResnetBlock(dim: ngf * 4, dropout: dropout, name: m.nextName, context: context)))
@@ -67,7 +69,7 @@ public final class ResnetGenerator {
             let mult = 1 << (2 - i)
             m.convTranspose(ngf * mult, ngf * mult / 2, kernel: 3, stride: 2, padding: 1, outputPadding: 1, bias: bias)
             m.norm(ngf * mult / 2)
-            m.append(.relu(ReLU()))
+            m.append(.relu(ReLU(inPlace: true)))
         }
         m.append(.reflectionPad(ReflectionPad2d(3)))
         m.conv(ngf, outputChannels, kernel: 7, bias: true)

@@ -51,8 +51,13 @@ public final class Sequential {
     public func norm(_ channels: Int) {
         switch context.norm {
         case .batch, .syncbatch:
-            append(.batchNorm(BatchNorm2d(channels, name: nextName, arena: context.arena)))
-        case .instance: append(.instanceNorm(InstanceNorm2d(channels)))
+            let bn = BatchNorm2d(channels, name: nextName, arena: context.arena)
+            bn.inPlaceBackward = true   // in these networks nothing reads a norm's dy again
+            append(.batchNorm(bn))
+        case .instance:
+            let n = InstanceNorm2d(channels)
+            n.inPlaceBackward = true
+            append(.instanceNorm(n))
         case .none: append(.identity)
         }
     }

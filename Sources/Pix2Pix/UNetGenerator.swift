@@ -10,6 +10,8 @@ import Layers
 ///   y = cat(x′, model(x))
 /// where x′ = LeakyReLU(0.2)(x): PT's downrelu is in place, so the tensor it concatenates
 /// as the skip connection has already been through the LeakyReLU. We reproduce that.
+/// Memory as in PT: downrelu and uprelu work in place; backward also overwrites gradients
+/// in place wherever nothing reads them again (activations, norms, tanh, the skip sum).
 /// downconv is Conv2d(k4, s2, p1), upconv ConvTranspose2d(k4, s2, p1).
 final class UNetBlock {
     enum Kind { case outermost, middle, innermost }
@@ -18,13 +20,12 @@ final class UNetBlock {
     let downConv: Conv2d
     let downNorm: Sequential      // zero or one norm module, named at its PT index
     let submodule: UNetBlock?
-    let upReLU = ReLU()
+    let upReLU = ReLU(inPlace: true)
     let upConv: ConvTranspose2d
     let upNorm: Sequential
     let tanh: Tanh?
     let dropout: Dropout?
     let concat = Concat()
-    private let skipGrad = TensorBuffer()
     private let progress: GradientProgress
 
     /// Builds the block at `depth` (0 = outermost) of a U-Net with `downs` levels, registering
@@ -53,10 +54,10 @@ final class UNetBlock {
             upConv = ConvTranspose2d(inner * 2, outer, kernelSize: 4, stride: 2, padding: 1, bias: true,
                                      name: "\(seq).3", arena: arena, workspace: context.workspace)
             upNorm = Sequential(name: seq, context: context)
-            tanh = Tanh()
+            tanh = Tanh(inPlaceBackward: true)
             dropout = nil
         case .innermost:
-            downReLU = LeakyReLU(negativeSlope: 0.2)
+            downReLU = LeakyReLU(negativeSlope: 0.2, inPlace: true)
             downConv = Conv2d(input, inner, kernelSize: 4, stride: 2, padding: 1, bias: bias, name: "\(seq).1", arena: arena, workspace: context.workspace)
             downNorm = Sequential(name: seq, context: context)
             submodule = nil
@@ -66,7 +67,7 @@ final class UNetBlock {
             tanh = nil
             dropout = nil
         case .middle:
-            downReLU = LeakyReLU(negativeSlope: 0.2)
+            downReLU = LeakyReLU(negativeSlope: 0.2, inPlace: true)
             downConv = Conv2d(input, inner, kernelSize: 4, stride: 2, padding: 1, bias: bias, name: "\(seq).1", arena: arena, workspace: context.workspace)
             downNorm = UNetBlock.norm(inner, at: 2, seq, context)
             submodule = UNetBlock(depth: depth + 1, downs: downs, inputChannels: inputChannels,
@@ -126,9 +127,9 @@ final class UNetBlock {
         }
         let dDown = downConv.backward(g, parameterGradients: parameterGradients)!
         if parameterGradients { progress.finished(from: downConv.weight.offset) }
-        let sum = skipGrad.view(dSkip.shape)
-        for i in 0..<sum.count { sum.data[i] = dSkip.data[i] + dDown.data[i] }
-        return downReLU.backward(sum)
+        // dDown is downConv's own input-gradient buffer, read by nothing else: sum into it.
+        for i in 0..<dDown.count { dDown.data[i] = dSkip.data[i] + dDown.data[i] }
+        return downReLU.backward(dDown)
     }
 
     /// FLOPs of this level's and all inner levels' convolutions in the last forward.

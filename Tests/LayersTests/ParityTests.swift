@@ -91,6 +91,47 @@ import TestSupport
         }
     }
 
+    /// PT's `inplace=True` activations and our in-place backward passes: the same numbers as
+    /// PyTorch, written over the caller's x (forward) and dy (backward) instead of new storage.
+    @Test(arguments: ["leakyrelu", "relu", "tanh", "bn_train", "bn_eval", "in_train"])
+    func inPlace(_ name: String) throws {
+        let f = try Fixture(name, directory: Self.dir)
+        let x = try f.tensor("x"), dy = try f.tensor("dy")
+        let arena = ParameterArena()
+        var forward: (Tensor) -> Tensor, backward: (Tensor) -> Tensor
+        var forwardInPlace = true
+        switch name {
+        case "leakyrelu":
+            let l = LeakyReLU(negativeSlope: try f.float("negative_slope"), inPlace: true)
+            (forward, backward) = (l.forward, l.backward)
+        case "relu":
+            let l = ReLU(inPlace: true)
+            (forward, backward) = (l.forward, l.backward)
+        case "tanh":
+            let l = Tanh(inPlaceBackward: true)
+            (forward, backward, forwardInPlace) = (l.forward, l.backward, false)
+        case "in_train":
+            let l = InstanceNorm2d(try f.int("in_channels"), eps: try f.float("eps"))
+            l.inPlaceBackward = true
+            (forward, backward, forwardInPlace) = (l.forward, l.backward, false)
+        default:
+            let bn = BatchNorm2d(try f.int("in_channels"), eps: try f.float("eps"),
+                                 momentum: try f.float("momentum"), name: "", arena: arena)
+            arena.finalize()
+            for (key, e) in [("weight", bn.weight), ("bias", bn.bias), ("running_mean", bn.runningMean),
+                             ("running_var", bn.runningVar)] { try f.load(key, into: e) }
+            bn.isTraining = try f.bool("training")
+            bn.inPlaceBackward = true
+            (forward, backward, forwardInPlace) = ({ bn.forward($0) }, { bn.backward($0) }, false)
+        }
+        let y = forward(x)
+        #expect((y.data == x.data) == forwardInPlace, "\(name): forward in place")
+        expectClose(y, try f.floats("y"), "\(name) y")
+        let dx = backward(dy)
+        #expect(dx.data == dy.data, "\(name): backward in place")
+        expectClose(dx, try f.floats("dx"), "\(name) dx")
+    }
+
     @Test func concat() throws {
         let f = try Fixture("concat", directory: Self.dir)
         let cat = Concat()
