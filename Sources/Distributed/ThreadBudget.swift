@@ -1,14 +1,14 @@
 import CMPI
 import Foundation
 
-/// How many BLAS threads each rank should use.
+/// How many compute threads (GEMMs and parallel loops) each rank should use.
 ///
 /// Default: the CPUs this process may run on (`sched_getaffinity`) divided by the number of
 /// local ranks that share them, at least 1. The sharers are found by exchanging affinity
 /// masks on the node: ranks that `mpirun`/`srun` bound to disjoint cores keep all of their
 /// own cores, unbound ranks split the node (cores / localSize). `OPENBLAS_NUM_THREADS`
 /// and then `SLURM_CPUS_PER_TASK` override the computed value. The caller applies it
-/// (`BLASThreads.set(budget.threads)`).
+/// (`ComputeThreads.set(budget.threads)`).
 public struct ThreadBudget: Sendable, CustomStringConvertible {
     /// Where `threads` came from.
     public enum Source: String, Sendable {
@@ -17,7 +17,7 @@ public struct ThreadBudget: Sendable, CustomStringConvertible {
         case affinity = "CPU affinity / ranks sharing it"
     }
 
-    /// BLAS threads for this rank.
+    /// Compute threads for this rank.
     public let threads: Int
     public let source: Source
     /// CPUs in this process's affinity mask.
@@ -32,7 +32,7 @@ public struct ThreadBudget: Sendable, CustomStringConvertible {
     public let warning: String?
 
     public var description: String {
-        var s = "\(threads) BLAS thread(s) per rank (\(source.rawValue); \(processCores) CPU(s) "
+        var s = "\(threads) compute thread(s) per rank (\(source.rawValue); \(processCores) CPU(s) "
             + "in affinity, \(sharers) rank(s) sharing them, \(localSize) rank(s) on \(nodeCores) node CPU(s))"
         if let warning { s += "\nwarning: " + warning }
         return s

@@ -45,40 +45,50 @@ public final class Adam {
         let bc2 = 1 - pow(Double(beta2), t)
         let stepSize = Float(Double(learningRate) / bc1)
         let bc2Sqrt = Float(bc2.squareRoot())
-        let w = 1 - beta1, b2 = beta2, c2 = 1 - beta2, e = eps
-        let p = arena.values.baseAddress!, g = arena.grads.baseAddress!
-        let m = exp_avg.baseAddress!, v = exp_avg_sq.baseAddress!
         // torch.lerp's two-sided formula, so m matches bit for bit: weight w below 0.5 uses
         // m + w·(g − m), otherwise g − (g − m)·(1 − w). Hoisted so the loops vectorise.
-        let lowWeight = abs(w) < 0.5, w1 = 1 - w
-        parallelChunks(arena.parameterCount) { range in
-            // 16 lanes at a time (explicit SIMD: the four arrays could alias as far as the
-            // compiler knows, so it would not vectorise the scalar loop), then the tail.
-            typealias V = SIMD16<Float>
-            let lanes = V.scalarCount
-            var i = range.lowerBound
-            let vw = V(repeating: w), vw1 = V(repeating: w1), vb2 = V(repeating: b2), vc2 = V(repeating: c2)
-            let vStep = V(repeating: stepSize), vBc2 = V(repeating: bc2Sqrt), ve = V(repeating: e)
-            while i + lanes <= range.upperBound {
-                let gi = UnsafeRawPointer(g + i).loadUnaligned(as: V.self)
-                var mi = UnsafeRawPointer(m + i).loadUnaligned(as: V.self)
-                var vi = UnsafeRawPointer(v + i).loadUnaligned(as: V.self)
-                var pi = UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
-                mi = lowWeight ? mi + vw * (gi - mi) : gi - (gi - mi) * vw1
-                vi = vi * vb2 + vc2 * gi * gi
-                pi -= vStep * (mi / (vi.squareRoot() / vBc2 + ve))
-                UnsafeMutableRawPointer(m + i).storeBytes(of: mi, as: V.self)
-                UnsafeMutableRawPointer(v + i).storeBytes(of: vi, as: V.self)
-                UnsafeMutableRawPointer(p + i).storeBytes(of: pi, as: V.self)
-                i += lanes
-            }
-            while i < range.upperBound {
-                let gi = g[i]
-                m[i] = lowWeight ? m[i] + w * (gi - m[i]) : gi - (gi - m[i]) * w1
-                v[i] = v[i] * b2 + c2 * gi * gi
-                p[i] -= stepSize * (m[i] / (v[i].squareRoot() / bc2Sqrt + e))
-                i += 1
-            }
+        let w = 1 - beta1
+        parallelChunks(arena.parameterCount, AdamUpdate(
+            p: arena.values.baseAddress!, g: arena.grads.baseAddress!,
+            m: exp_avg.baseAddress!, v: exp_avg_sq.baseAddress!,
+            w: w, lowWeight: abs(w) < 0.5, b2: beta2, stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: eps))
+    }
+}
+
+/// The update over one range of the arena.
+private struct AdamUpdate: ChunkTask {
+    let p: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>
+    let m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
+    let w: Float, lowWeight: Bool, b2: Float, stepSize: Float, bc2Sqrt: Float, eps: Float
+
+    func run(_ range: Range<Int>) {
+        let w1 = 1 - w, c2 = 1 - b2, e = eps
+        // 16 lanes at a time (explicit SIMD: the four arrays could alias as far as the
+        // compiler knows, so it would not vectorise the scalar loop), then the tail.
+        typealias V = SIMD16<Float>
+        let lanes = V.scalarCount
+        var i = range.lowerBound
+        let vw = V(repeating: w), vw1 = V(repeating: w1), vb2 = V(repeating: b2), vc2 = V(repeating: c2)
+        let vStep = V(repeating: stepSize), vBc2 = V(repeating: bc2Sqrt), ve = V(repeating: e)
+        while i + lanes <= range.upperBound {
+            let gi = UnsafeRawPointer(g + i).loadUnaligned(as: V.self)
+            var mi = UnsafeRawPointer(m + i).loadUnaligned(as: V.self)
+            var vi = UnsafeRawPointer(v + i).loadUnaligned(as: V.self)
+            var pi = UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
+            mi = lowWeight ? mi + vw * (gi - mi) : gi - (gi - mi) * vw1
+            vi = vi * vb2 + vc2 * gi * gi
+            pi -= vStep * (mi / (vi.squareRoot() / vBc2 + ve))
+            UnsafeMutableRawPointer(m + i).storeBytes(of: mi, as: V.self)
+            UnsafeMutableRawPointer(v + i).storeBytes(of: vi, as: V.self)
+            UnsafeMutableRawPointer(p + i).storeBytes(of: pi, as: V.self)
+            i += lanes
+        }
+        while i < range.upperBound {
+            let gi = g[i]
+            m[i] = lowWeight ? m[i] + w * (gi - m[i]) : gi - (gi - m[i]) * w1
+            v[i] = v[i] * b2 + c2 * gi * gi
+            p[i] -= stepSize * (m[i] / (v[i].squareRoot() / bc2Sqrt + e))
+            i += 1
         }
     }
 }

@@ -74,47 +74,31 @@ public final class BatchNorm2d {
 
     deinit { moments.deallocate() }
 
-    /// Runs `body` for every channel, the channels split across the rank's threads when the
+    /// Runs `pass` over every channel, the channels split across the rank's threads when the
     /// tensor is large (each channel touches only its own planes and statistics).
-    private func forEachChannel(_ s: Shape, _ body: (Int) -> Void) {
-        parallelChunks(channels, minimumChunk: max(1, (1 << 15) / max(1, s.n * s.planeCount))) { range in
-            for c in range { body(c) }
-        }
+    private func forEachChannel(_ s: Shape, _ pass: ChannelPass) {
+        parallelChunks(channels, minimumChunk: max(1, (1 << 15) / max(1, s.n * s.planeCount)), pass)
     }
 
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.shape.c == channels, "BatchNorm2d expects \(channels) channels, got \(x.shape)")
-        let s = x.shape, plane = s.planeCount
+        let s = x.shape
         let y = output.view(s)
         let rstd = stats.view(Shape(1, 1, 2, channels)).data
         let mean = rstd + channels
-        let gamma = weight.value, beta = bias.value
         let rm = runningMean.value, rv = runningVar.value
         let C = channels
+        var pass = ChannelPass(kind: .sum, x: x.data, shape: s, mean: mean, rstd: rstd, moments: moments.baseAddress!)
         if isTraining {
             // Two passes, as two allreduces when synchronised: the mean, then the squared
             // deviations from it (more accurate than Σx² − (Σx)²/M).
-            forEachChannel(s) { c in
-                var sum: Double = 0
-                for n in 0..<s.n {
-                    let p = x.data + (n * C + c) * plane
-                    for i in 0..<plane { sum += Double(p[i]) }
-                }
-                moments[c] = sum
-            }
-            moments[C] = Double(s.n * plane)
+            forEachChannel(s, pass)
+            moments[C] = Double(s.n * s.planeCount)
             allreduce?(UnsafeMutableBufferPointer(rebasing: moments[0...C]))
             count = moments[C]
             for c in 0..<C { mean[c] = Float(moments[c] / count) }
-            forEachChannel(s) { c in
-                let mu = Double(mean[c])
-                var sq: Double = 0
-                for n in 0..<s.n {
-                    let p = x.data + (n * C + c) * plane
-                    for i in 0..<plane { let d = Double(p[i]) - mu; sq += d * d }
-                }
-                moments[c] = sq
-            }
+            pass.kind = .squaredDeviations
+            forEachChannel(s, pass)
             allreduce?(UnsafeMutableBufferPointer(rebasing: moments[0..<C]))
             for c in 0..<C {
                 let variance = moments[c] / count
@@ -130,14 +114,9 @@ public final class BatchNorm2d {
                 rstd[c] = 1 / (rv[c] + eps).squareRoot()
             }
         }
-        forEachChannel(s) { c in
-            let g = gamma[c], b = beta[c], mu = mean[c], r = rstd[c]
-            for n in 0..<s.n {
-                let off = (n * C + c) * plane
-                let p = x.data + off, o = y.data + off
-                for i in 0..<plane { o[i] = g * ((p[i] - mu) * r) + b }
-            }
-        }
+        pass.kind = .normalize
+        (pass.gamma, pass.beta, pass.out) = (weight.value, bias.value, y.data)
+        forEachChannel(s, pass)
         trainedForward = isTraining
         input = x
         return y
@@ -150,44 +129,103 @@ public final class BatchNorm2d {
     /// gradient averaging across ranks combines them, as DDP does with SyncBatchNorm).
     public func backward(_ dy: Tensor, parameterGradients: Bool = true) -> Tensor {
         guard let x = input else { preconditionFailure("BatchNorm2d.backward before forward") }
-        let s = x.shape, plane = s.planeCount, C = channels
+        let s = x.shape, C = channels
         let dx = inPlaceBackward ? dy : inputGrad.view(s)
         let rstd = stats.view(Shape(1, 1, 2, channels)).data
-        let mean = rstd + channels
-        let gamma = weight.value, dgamma = weight.grad, dbeta = bias.grad
-        forEachChannel(s) { c in
-            var sumDy: Double = 0, sumDyXhat: Double = 0
-            let mu = mean[c], r = rstd[c]
-            for n in 0..<s.n {
+        var pass = ChannelPass(kind: .gradientSums, x: x.data, shape: s, mean: rstd + channels, rstd: rstd,
+                               moments: moments.baseAddress!)
+        pass.dy = dy.data
+        if parameterGradients { (pass.dgamma, pass.dbeta) = (weight.grad, bias.grad) }
+        forEachChannel(s, pass)
+        if trainedForward { allreduce?(UnsafeMutableBufferPointer(rebasing: moments[0..<(2 * C)])) }
+        pass.kind = trainedForward ? .inputGradient : .inputGradientEval
+        (pass.gamma, pass.out) = (weight.value, dx.data)
+        pass.count = Float(trainedForward ? count : 1)
+        forEachChannel(s, pass)
+        return dx
+    }
+}
+
+/// One per-channel pass of BatchNorm2d over a range of channels, x (N, C, H·W):
+/// - sum: moments[c] = Σx; squaredDeviations: moments[c] = Σ(x − μ)²;
+/// - normalize: out = γ·x̂ + β, x̂ = (x − μ)·rstd;
+/// - gradientSums: moments[c] = Σdy, moments[C + c] = Σdy·x̂, added to dβ and dγ when given;
+/// - inputGradient: out = γ·rstd·(dy − Σdy/M − x̂·Σdy·x̂/M); inputGradientEval: out = γ·rstd·dy.
+private struct ChannelPass: ChunkTask {
+    enum Kind { case sum, squaredDeviations, normalize, gradientSums, inputGradient, inputGradientEval }
+    var kind: Kind
+    let x: UnsafeMutablePointer<Float>
+    let shape: Shape
+    let mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>
+    let moments: UnsafeMutablePointer<Double>
+    var gamma: UnsafeMutablePointer<Float>?, beta: UnsafeMutablePointer<Float>?
+    var dy: UnsafeMutablePointer<Float>?, out: UnsafeMutablePointer<Float>?
+    var dgamma: UnsafeMutablePointer<Float>?, dbeta: UnsafeMutablePointer<Float>?
+    var count: Float = 1
+
+    init(kind: Kind, x: UnsafeMutablePointer<Float>, shape: Shape, mean: UnsafeMutablePointer<Float>,
+         rstd: UnsafeMutablePointer<Float>, moments: UnsafeMutablePointer<Double>) {
+        (self.kind, self.x, self.shape, self.mean, self.rstd, self.moments) = (kind, x, shape, mean, rstd, moments)
+    }
+
+    func run(_ channels: Range<Int>) {
+        for c in channels { run(channel: c) }
+    }
+
+    private func run(channel c: Int) {
+        let C = shape.c, plane = shape.planeCount
+        let mu = mean[c], r = rstd[c]
+        switch kind {
+        case .sum:
+            var sum: Double = 0
+            for n in 0..<shape.n {
+                let p = x + (n * C + c) * plane
+                for i in 0..<plane { sum += Double(p[i]) }
+            }
+            moments[c] = sum
+        case .squaredDeviations:
+            let mu = Double(mu)
+            var sq: Double = 0
+            for n in 0..<shape.n {
+                let p = x + (n * C + c) * plane
+                for i in 0..<plane { let d = Double(p[i]) - mu; sq += d * d }
+            }
+            moments[c] = sq
+        case .normalize:
+            let g = gamma![c], b = beta![c], y = out!
+            for n in 0..<shape.n {
                 let off = (n * C + c) * plane
-                let d = dy.data + off, p = x.data + off
+                let p = x + off, o = y + off
+                for i in 0..<plane { o[i] = g * ((p[i] - mu) * r) + b }
+            }
+        case .gradientSums:
+            var sumDy: Double = 0, sumDyXhat: Double = 0
+            for n in 0..<shape.n {
+                let off = (n * C + c) * plane
+                let d = dy! + off, p = x + off
                 for i in 0..<plane {
                     sumDy += Double(d[i])
                     sumDyXhat += Double(d[i] * ((p[i] - mu) * r))
                 }
             }
-            if parameterGradients {
+            if let dgamma, let dbeta {
                 dgamma[c] += Float(sumDyXhat)
                 dbeta[c] += Float(sumDy)
             }
             moments[c] = sumDy
             moments[C + c] = sumDyXhat
-        }
-        if trainedForward { allreduce?(UnsafeMutableBufferPointer(rebasing: moments[0..<(2 * C)])) }
-        let m = Float(trainedForward ? count : 1)
-        forEachChannel(s) { c in
-            let k = gamma[c] * rstd[c], mu = mean[c], r = rstd[c]
-            let meanDy = Float(moments[c]) / m, meanDyXhat = Float(moments[C + c]) / m
-            for n in 0..<s.n {
+        case .inputGradient, .inputGradientEval:
+            let k = gamma![c] * r
+            let meanDy = Float(moments[c]) / count, meanDyXhat = Float(moments[C + c]) / count
+            for n in 0..<shape.n {
                 let off = (n * C + c) * plane
-                let d = dy.data + off, p = x.data + off, o = dx.data + off
-                if trainedForward {
+                let d = dy! + off, p = x + off, o = out! + off
+                if kind == .inputGradient {
                     for i in 0..<plane { o[i] = k * (d[i] - meanDy - ((p[i] - mu) * r) * meanDyXhat) }
                 } else {
                     for i in 0..<plane { o[i] = k * d[i] }
                 }
             }
         }
-        return dx
     }
 }

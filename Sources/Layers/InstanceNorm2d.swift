@@ -29,43 +29,61 @@ public final class InstanceNorm2d {
         let s = x.shape, plane = s.planeCount
         let y = output.view(s)
         let rstd = stats.view(Shape(1, 2, s.n, s.c)).data, means = rstd + s.n * s.c
-        parallelChunks(s.n * s.c, minimumChunk: max(1, (1 << 15) / max(1, plane))) { planes in
-        for k in planes {
-            let p = x.data + k * plane, o = y.data + k * plane
-            var sum: Double = 0
-            for i in 0..<plane { sum += Double(p[i]) }
-            let mu = sum / Double(plane)
-            var sq: Double = 0
-            for i in 0..<plane { let d = Double(p[i]) - mu; sq += d * d }
-            let r = Float(1 / (sq / Double(plane) + Double(eps)).squareRoot())
-            let mean = Float(mu)
-            rstd[k] = r
-            means[k] = mean
-            for i in 0..<plane { o[i] = (p[i] - mean) * r }
-        }
-        }
+        parallelChunks(s.n * s.c, minimumChunk: max(1, (1 << 15) / max(1, plane)),
+                       PlanePass(x: x.data, plane: plane, rstd: rstd, means: means, out: y.data, eps: eps))
         input = x
         return y
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
         guard let x = input else { preconditionFailure("InstanceNorm2d.backward before forward") }
-        let s = x.shape, plane = s.planeCount, m = Float(plane)
+        let s = x.shape, plane = s.planeCount
         let dx = inPlaceBackward ? dy : inputGrad.view(s)
         let rstd = stats.view(Shape(1, 2, s.n, s.c)).data, means = rstd + s.n * s.c
-        parallelChunks(s.n * s.c, minimumChunk: max(1, (1 << 15) / max(1, plane))) { planes in
-        for k in planes {
-            let d = dy.data + k * plane, p = x.data + k * plane, o = dx.data + k * plane
-            let r = rstd[k], mean = means[k]
-            var sumDy: Double = 0, sumDyY: Double = 0
-            for i in 0..<plane {
-                sumDy += Double(d[i])
-                sumDyY += Double(d[i] * ((p[i] - mean) * r))
-            }
-            let meanDy = Float(sumDy) / m, meanDyY = Float(sumDyY) / m
-            for i in 0..<plane { o[i] = r * (d[i] - meanDy - ((p[i] - mean) * r) * meanDyY) }
-        }
-        }
+        parallelChunks(s.n * s.c, minimumChunk: max(1, (1 << 15) / max(1, plane)),
+                       PlanePass(x: x.data, plane: plane, rstd: rstd, means: means, out: dx.data, dy: dy.data))
         return dx
+    }
+}
+
+/// InstanceNorm2d over a range of (n, c) planes: without `dy`, normalises x into `out` and
+/// records each plane's rstd and mean; with it, writes dx into `out`.
+private struct PlanePass: ChunkTask {
+    let x: UnsafeMutablePointer<Float>, plane: Int
+    let rstd: UnsafeMutablePointer<Float>, means: UnsafeMutablePointer<Float>
+    let out: UnsafeMutablePointer<Float>
+    var eps: Float = 0
+    var dy: UnsafeMutablePointer<Float>?
+
+    func run(_ planes: Range<Int>) {
+        for k in planes {
+            let p = x + k * plane, o = out + k * plane
+            if let dy { backward(p, dy + k * plane, o, rstd[k], means[k]) } else { forward(k, p, o) }
+        }
+    }
+
+    private func forward(_ k: Int, _ p: UnsafeMutablePointer<Float>, _ o: UnsafeMutablePointer<Float>) {
+        var sum: Double = 0
+        for i in 0..<plane { sum += Double(p[i]) }
+        let mu = sum / Double(plane)
+        var sq: Double = 0
+        for i in 0..<plane { let d = Double(p[i]) - mu; sq += d * d }
+        let r = Float(1 / (sq / Double(plane) + Double(eps)).squareRoot())
+        let mean = Float(mu)
+        rstd[k] = r
+        means[k] = mean
+        for i in 0..<plane { o[i] = (p[i] - mean) * r }
+    }
+
+    private func backward(_ p: UnsafeMutablePointer<Float>, _ d: UnsafeMutablePointer<Float>,
+                          _ o: UnsafeMutablePointer<Float>, _ r: Float, _ mean: Float) {
+        let m = Float(plane)
+        var sumDy: Double = 0, sumDyY: Double = 0
+        for i in 0..<plane {
+            sumDy += Double(d[i])
+            sumDyY += Double(d[i] * ((p[i] - mean) * r))
+        }
+        let meanDy = Float(sumDy) / m, meanDyY = Float(sumDyY) / m
+        for i in 0..<plane { o[i] = r * (d[i] - meanDy - ((p[i] - mean) * r) * meanDyY) }
     }
 }

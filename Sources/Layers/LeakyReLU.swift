@@ -24,7 +24,7 @@ public final class LeakyReLU {
     public func forward(_ x: Tensor) -> Tensor {
         let y = inPlace ? x : output.view(x.shape), a = negativeSlope
         let p = x.data, o = y.data
-        parallelChunks(x.count) { r in for i in r { let v = p[i]; o[i] = v > 0 ? v : v * a } }
+        parallelChunks(x.count, LeakyForward(x: p, y: o, slope: a))
         signs = inPlace ? y : x
         return y
     }
@@ -33,7 +33,18 @@ public final class LeakyReLU {
         guard let s = signs else { preconditionFailure("LeakyReLU.backward before forward") }
         let dx = inPlace ? dy : inputGrad.view(s.shape), a = negativeSlope
         let p = s.data, d = dy.data, o = dx.data
-        parallelChunks(s.count) { r in for i in r { o[i] = p[i] > 0 ? d[i] : d[i] * a } }
+        parallelChunks(s.count, LeakyBackward(signs: p, dy: d, dx: o, slope: a))
         return dx
     }
+}
+
+private struct LeakyForward: ChunkTask {
+    let x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, slope: Float
+    func run(_ r: Range<Int>) { for i in r { let v = x[i]; y[i] = v > 0 ? v : v * slope } }
+}
+
+private struct LeakyBackward: ChunkTask {
+    let signs: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>
+    let slope: Float
+    func run(_ r: Range<Int>) { for i in r { dx[i] = signs[i] > 0 ? dy[i] : dy[i] * slope } }
 }

@@ -17,7 +17,7 @@ public final class ReLU {
     public func forward(_ x: Tensor) -> Tensor {
         let y = inPlace ? x : output.view(x.shape)
         let p = x.data, o = y.data
-        parallelChunks(x.count) { r in for i in r { o[i] = p[i] > 0 ? p[i] : 0 } }
+        parallelChunks(x.count, ReLUForward(x: p, y: o))
         signs = inPlace ? y : x
         return y
     }
@@ -26,7 +26,17 @@ public final class ReLU {
         guard let s = signs else { preconditionFailure("ReLU.backward before forward") }
         let dx = inPlace ? dy : inputGrad.view(s.shape)
         let p = s.data, d = dy.data, o = dx.data
-        parallelChunks(s.count) { r in for i in r { o[i] = p[i] > 0 ? d[i] : 0 } }
+        parallelChunks(s.count, ReLUBackward(signs: p, dy: d, dx: o))
         return dx
     }
+}
+
+private struct ReLUForward: ChunkTask {
+    let x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>
+    func run(_ r: Range<Int>) { for i in r { y[i] = x[i] > 0 ? x[i] : 0 } }
+}
+
+private struct ReLUBackward: ChunkTask {
+    let signs: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>
+    func run(_ r: Range<Int>) { for i in r { dx[i] = signs[i] > 0 ? dy[i] : 0 } }
 }

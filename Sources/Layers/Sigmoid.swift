@@ -16,7 +16,7 @@ public final class Sigmoid {
     public func forward(_ x: Tensor) -> Tensor {
         let y = output.view(x.shape)
         let p = x.data, o = y.data
-        parallelChunks(x.count) { r in for i in r { o[i] = sigmoid(p[i]) } }
+        parallelChunks(x.count, SigmoidForward(x: p, y: o))
         self.y = y
         return y
     }
@@ -25,7 +25,7 @@ public final class Sigmoid {
         guard let y else { preconditionFailure("Sigmoid.backward before forward") }
         let dx = inputGrad.view(y.shape)
         let q = y.data, d = dy.data, o = dx.data
-        parallelChunks(y.count) { r in for i in r { o[i] = d[i] * q[i] * (1 - q[i]) } }
+        parallelChunks(y.count, SigmoidBackward(y: q, dy: d, dx: o))
         return dx
     }
 }
@@ -35,4 +35,14 @@ public final class Sigmoid {
     if x >= 0 { return 1 / (1 + expf(-x)) }
     let e = expf(x)
     return e / (1 + e)
+}
+
+private struct SigmoidForward: ChunkTask {
+    let x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>
+    func run(_ r: Range<Int>) { for i in r { y[i] = sigmoid(x[i]) } }
+}
+
+private struct SigmoidBackward: ChunkTask {
+    let y: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>
+    func run(_ r: Range<Int>) { for i in r { dx[i] = dy[i] * y[i] * (1 - y[i]) } }
 }

@@ -18,7 +18,7 @@ public final class Tanh {
     public func forward(_ x: Tensor) -> Tensor {
         let y = output.view(x.shape)
         let p = x.data, o = y.data
-        parallelChunks(x.count) { r in for i in r { o[i] = tanhf(p[i]) } }
+        parallelChunks(x.count, TanhForward(x: p, y: o))
         self.y = y
         return y
     }
@@ -27,7 +27,17 @@ public final class Tanh {
         guard let y else { preconditionFailure("Tanh.backward before forward") }
         let dx = inPlaceBackward ? dy : inputGrad.view(y.shape)
         let q = y.data, d = dy.data, o = dx.data
-        parallelChunks(y.count) { r in for i in r { o[i] = d[i] * (1 - q[i] * q[i]) } }
+        parallelChunks(y.count, TanhBackward(y: q, dy: d, dx: o))
         return dx
     }
+}
+
+private struct TanhForward: ChunkTask {
+    let x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>
+    func run(_ r: Range<Int>) { for i in r { y[i] = tanhf(x[i]) } }
+}
+
+private struct TanhBackward: ChunkTask {
+    let y: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>
+    func run(_ r: Range<Int>) { for i in r { dx[i] = dy[i] * (1 - y[i] * y[i]) } }
 }

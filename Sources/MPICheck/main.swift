@@ -10,7 +10,7 @@
 //   throw R                  rank R throws inside runOrAbort
 //   stall R SECONDS          rank R is late for a collective; watchdog (2 s) must abort
 //   handshake-mismatch       rank 1 reports another dataset size
-//   budget                   print the BLAS thread budget
+//   budget                   print the compute thread budget
 import Distributed
 import Foundation
 

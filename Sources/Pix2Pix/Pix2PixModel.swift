@@ -143,21 +143,7 @@ public final class Pix2PixModel {
     func finite(_ net: Network, _ name: String) throws -> Bool {
         let g = net.arena.grads.baseAddress!, count = net.arena.parameterCount
         let slots = 16, sums = partialSums.base
-        let per = (count + slots - 1) / slots
-        parallelChunks(slots, minimumChunk: 1) { slotRange in
-            for slot in slotRange {
-                let lo = min(count, slot * per), hi = min(count, lo + per)
-                var acc = SIMD16<Float>()
-                var i = lo
-                while i + 16 <= hi {
-                    acc += UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
-                    i += 16
-                }
-                var s = acc.sum()
-                while i < hi { s += g[i]; i += 1 }
-                sums[slot] = s
-            }
-        }
+        parallelChunks(slots, minimumChunk: 1, SlotSums(values: g, count: count, slots: slots, sums: sums))
         var total: Float = 0
         for k in 0..<slots { total += sums[k] }
         if total.isFinite { return true }
@@ -217,5 +203,27 @@ public final class Pix2PixModel {
         lap(\.optimizer, "Adam")
         times.steps += 1
         return losses
+    }
+}
+
+/// Sums of `values` in `slots` contiguous slots, one per index of the range.
+private struct SlotSums: ChunkTask {
+    let values: UnsafeMutablePointer<Float>, count: Int, slots: Int
+    let sums: UnsafeMutablePointer<Float>
+
+    func run(_ slotRange: Range<Int>) {
+        let per = (count + slots - 1) / slots
+        for slot in slotRange {
+            let lo = min(count, slot * per), hi = min(count, lo + per)
+            var acc = SIMD16<Float>()
+            var i = lo
+            while i + 16 <= hi {
+                acc += UnsafeRawPointer(values + i).loadUnaligned(as: SIMD16<Float>.self)
+                i += 16
+            }
+            var s = acc.sum()
+            while i < hi { s += values[i]; i += 1 }
+            sums[slot] = s
+        }
     }
 }

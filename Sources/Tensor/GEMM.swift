@@ -4,25 +4,63 @@ import CBLAS
 ///
 /// `a` is (M, K) or, when `transA`, stored as (K, M); `b` is (K, N) or stored as (N, K);
 /// `c` is (M, N). Leading dimensions are the stored row lengths.
-@inlinable public func sgemm(
+///
+/// Large products are split over the compute pool by the longer of C's two sides (columns
+/// of C in blocks of 16, or rows), each part a single-threaded OpenBLAS call; every element
+/// of C sums the same K terms in the same order however many threads there are.
+public func sgemm(
     transA: Bool = false, transB: Bool = false,
     m: Int, n: Int, k: Int,
     alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
     b: UnsafePointer<Float>, ldb: Int,
     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
 ) {
+    let pool = ComputePool.shared
+    let parts = min(pool.threads, max(m, n) / 32)
+    guard parts > 1, m * n * k >= 1 << 21 else {
+        sgemmPart(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        return
+    }
+    pool.run(parts: parts, GEMMParts(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                                     a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc))
+}
+
+/// One GEMM split by columns of C (blocks of 16) when N ≥ M, else by rows.
+private struct GEMMParts: PoolTask {
+    let transA: Bool, transB: Bool
+    let m: Int, n: Int, k: Int
+    let alpha: Float, a: UnsafePointer<Float>, lda: Int
+    let b: UnsafePointer<Float>, ldb: Int
+    let beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+
+    func run(part: Int, of parts: Int) {
+        if n >= m {
+            let chunk = ((n + parts - 1) / parts + 15) & ~15
+            let lo = part * chunk, hi = min(n, lo + chunk)
+            guard lo < hi else { return }
+            sgemmPart(transA, transB, m, hi - lo, k, alpha, a, lda,
+                      transB ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc)
+        } else {
+            let chunk = (m + parts - 1) / parts
+            let lo = part * chunk, hi = min(m, lo + chunk)
+            guard lo < hi else { return }
+            sgemmPart(transA, transB, hi - lo, n, k, alpha, transA ? a + lo : a + lo * lda, lda,
+                      b, ldb, beta, c + lo * ldc, ldc)
+        }
+    }
+}
+
+private func sgemmPart(
+    _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+    _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+    _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+) {
     cblas_sgemm(
         CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
         Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
-/// OpenBLAS's thread pool size for this process.
-public enum BLASThreads {
-    public static var count: Int { Int(openblas_get_num_threads()) }
-    public static func set(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
-}
-
-/// The machine's sgemm rate with the current OpenBLAS threads, in GFLOP/s: the best of
+/// The machine's sgemm rate with the current compute threads, in GFLOP/s: the best of
 /// `repeats` size³ products after one warm-up. Benchmarks print it next to their own rates.
 public func measureSgemmPeak(size n: Int = 2048, repeats: Int = 4) -> Double {
     let a = TensorBuffer(shape: Shape(1, 1, n, n), values: [Float](repeating: 0.5, count: n * n))

@@ -31,38 +31,45 @@ public struct ConvGeometry: Equatable, Sendable {
 ///
 /// x is (C, H, W); cols is (C·K·K, OH·OW).
 public func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeMutablePointer<Float>) {
-    let H = g.height, W = g.width, K = g.kernel, S = g.stride, P = g.padding
-    let OH = g.outHeight, OW = g.outWidth
     // Channels are independent (disjoint rows of cols): split them across the rank's threads.
-    parallelChunks(g.channels, minimumChunk: max(1, (1 << 15) / max(1, K * K * OH * OW))) { channels in
-    for c in channels {
-        let plane = x + c * H * W
-        var row = cols + c * K * K * OH * OW
-        for kh in 0..<K {
-            for kw in 0..<K {
-                // Valid output columns for this kw: 0 <= ow*S - P + kw < W.
-                let (owLo, owHi) = validRange(offset: kw - P, stride: S, extent: W, count: OW)
-                for oh in 0..<OH {
-                    let dst = row + oh * OW
-                    let ih = oh * S - P + kh
-                    if ih < 0 || ih >= H {
-                        dst.update(repeating: 0, count: OW)
-                        continue
+    parallelChunks(g.channels, minimumChunk: max(1, (1 << 15) / max(1, g.kernel * g.kernel * g.outHeight * g.outWidth)),
+                   Im2Col(x: x, g: g, cols: cols))
+}
+
+private struct Im2Col: ChunkTask {
+    let x: UnsafePointer<Float>, g: ConvGeometry, cols: UnsafeMutablePointer<Float>
+
+    func run(_ channels: Range<Int>) {
+        let H = g.height, W = g.width, K = g.kernel, S = g.stride, P = g.padding
+        let OH = g.outHeight, OW = g.outWidth
+        for c in channels {
+            let plane = x + c * H * W
+            var row = cols + c * K * K * OH * OW
+            for kh in 0..<K {
+                for kw in 0..<K {
+                    // Valid output columns for this kw: 0 <= ow*S - P + kw < W.
+                    let (owLo, owHi) = validRange(offset: kw - P, stride: S, extent: W, count: OW)
+                    for oh in 0..<OH {
+                        let dst = row + oh * OW
+                        let ih = oh * S - P + kh
+                        if ih < 0 || ih >= H {
+                            dst.update(repeating: 0, count: OW)
+                            continue
+                        }
+                        let src = plane + ih * W + (kw - P)
+                        if owLo > 0 { dst.update(repeating: 0, count: owLo) }
+                        if S == 1 {
+                            (dst + owLo).update(from: src + owLo, count: owHi - owLo)
+                        } else {
+                            var ow = owLo
+                            while ow < owHi { dst[ow] = src[ow * S]; ow += 1 }
+                        }
+                        if owHi < OW { (dst + owHi).update(repeating: 0, count: OW - owHi) }
                     }
-                    let src = plane + ih * W + (kw - P)
-                    if owLo > 0 { dst.update(repeating: 0, count: owLo) }
-                    if S == 1 {
-                        (dst + owLo).update(from: src + owLo, count: owHi - owLo)
-                    } else {
-                        var ow = owLo
-                        while ow < owHi { dst[ow] = src[ow * S]; ow += 1 }
-                    }
-                    if owHi < OW { (dst + owHi).update(repeating: 0, count: OW - owHi) }
+                    row += OH * OW
                 }
-                row += OH * OW
             }
         }
-    }
     }
 }
 
@@ -70,33 +77,40 @@ public func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeM
 ///
 /// cols is (C·K·K, OH·OW); x is (C, H, W) and is overwritten.
 public func col2im(_ cols: UnsafePointer<Float>, _ g: ConvGeometry, _ x: UnsafeMutablePointer<Float>) {
-    let H = g.height, W = g.width, K = g.kernel, S = g.stride, P = g.padding
-    let OH = g.outHeight, OW = g.outWidth
     // Each channel folds into its own plane of x: split the channels across threads.
-    parallelChunks(g.channels, minimumChunk: max(1, (1 << 15) / max(1, K * K * OH * OW))) { channels in
-    for c in channels {
-        let plane = x + c * H * W
-        plane.update(repeating: 0, count: H * W)
-        var row = cols + c * K * K * OH * OW
-        for kh in 0..<K {
-            for kw in 0..<K {
-                let (owLo, owHi) = validRange(offset: kw - P, stride: S, extent: W, count: OW)
-                for oh in 0..<OH {
-                    let ih = oh * S - P + kh
-                    if ih < 0 || ih >= H { continue }
-                    let src = row + oh * OW
-                    let dst = plane + ih * W + (kw - P)
-                    var ow = owLo
-                    if S == 1 {
-                        while ow < owHi { dst[ow] += src[ow]; ow += 1 }
-                    } else {
-                        while ow < owHi { dst[ow * S] += src[ow]; ow += 1 }
+    parallelChunks(g.channels, minimumChunk: max(1, (1 << 15) / max(1, g.kernel * g.kernel * g.outHeight * g.outWidth)),
+                   Col2Im(cols: cols, g: g, x: x))
+}
+
+private struct Col2Im: ChunkTask {
+    let cols: UnsafePointer<Float>, g: ConvGeometry, x: UnsafeMutablePointer<Float>
+
+    func run(_ channels: Range<Int>) {
+        let H = g.height, W = g.width, K = g.kernel, S = g.stride, P = g.padding
+        let OH = g.outHeight, OW = g.outWidth
+        for c in channels {
+            let plane = x + c * H * W
+            plane.update(repeating: 0, count: H * W)
+            var row = cols + c * K * K * OH * OW
+            for kh in 0..<K {
+                for kw in 0..<K {
+                    let (owLo, owHi) = validRange(offset: kw - P, stride: S, extent: W, count: OW)
+                    for oh in 0..<OH {
+                        let ih = oh * S - P + kh
+                        if ih < 0 || ih >= H { continue }
+                        let src = row + oh * OW
+                        let dst = plane + ih * W + (kw - P)
+                        var ow = owLo
+                        if S == 1 {
+                            while ow < owHi { dst[ow] += src[ow]; ow += 1 }
+                        } else {
+                            while ow < owHi { dst[ow * S] += src[ow]; ow += 1 }
+                        }
                     }
+                    row += OH * OW
                 }
-                row += OH * OW
             }
         }
-    }
     }
 }
 

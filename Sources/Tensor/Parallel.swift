@@ -1,24 +1,29 @@
-import Dispatch
+/// A loop body over an index range for `parallelChunks`: a struct holding the pointers and
+/// constants the loop reads and writes (see `PoolTask` for why not a closure). `run` must
+/// only write to its own range.
+public protocol ChunkTask {
+    func run(_ range: Range<Int>)
+}
 
-/// Runs `body(range)` over `0..<count` split into contiguous chunks, on as many threads as
-/// this rank's budget (`BLASThreads.count`, set from the MPI thread budget) — inline when
-/// that is one or the work is small, so ranks never oversubscribe their cores.
-/// `body` must only write to its own range.
-@inlinable public func parallelChunks(_ count: Int, minimumChunk: Int = 1 << 16,
-                                      _ body: (Range<Int>) -> Void) {
-    let workers = min(BLASThreads.count, max(1, count / minimumChunk))
+/// Runs `task` over `0..<count` split into contiguous chunks, on as many threads as this
+/// rank's budget (`ComputeThreads.count`, set from the MPI thread budget) — inline when that
+/// is one or the work is small, so ranks never oversubscribe their cores.
+@inlinable public func parallelChunks<T: ChunkTask>(_ count: Int, minimumChunk: Int = 1 << 16, _ task: T) {
+    let workers = min(ComputeThreads.count, max(1, count / minimumChunk))
     if workers <= 1 {
-        body(0..<count)
+        task.run(0..<count)
         return
     }
-    let chunk = (count + workers - 1) / workers
-    withoutActuallyEscaping(body) { escapable in
-        // Safe: every worker gets a disjoint range, and concurrentPerform returns only
-        // after all of them have finished, so nothing outlives this call.
-        nonisolated(unsafe) let work = escapable
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let lo = w * chunk
-            work(lo..<min(count, lo + chunk))
-        }
+    ComputePool.shared.run(parts: workers, Chunks(task: task, count: count, chunk: (count + workers - 1) / workers))
+}
+
+/// Part p of a chunked loop: chunk p of `count`.
+@usableFromInline struct Chunks<T: ChunkTask>: PoolTask {
+    @usableFromInline let task: T
+    @usableFromInline let count: Int, chunk: Int
+    @inlinable init(task: T, count: Int, chunk: Int) { (self.task, self.count, self.chunk) = (task, count, chunk) }
+    @inlinable func run(part: Int, of parts: Int) {
+        let lo = part * chunk
+        if lo < count { task.run(lo..<min(count, lo + chunk)) }
     }
 }

@@ -30,7 +30,7 @@ struct Bench: ParsableCommand {
             options.dataroot = "(synthetic)"
             try options.validate(training: true)
             let budget = try ThreadBudget.compute(communicator: communicator)
-            BLASThreads.set(budget.threads)
+            ComputeThreads.set(budget.threads)
             let peak = measureSgemmPeak()
             let replica = try Replica(options: options, communicator: communicator, dataFingerprint: [])
             let model = replica.model

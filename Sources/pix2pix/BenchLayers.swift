@@ -11,7 +11,7 @@ struct BenchLayers: ParsableCommand {
         commandName: "bench-layers",
         abstract: "Convolution GFLOP/s for unet_256 + PatchGAN shapes vs the measured sgemm peak.")
 
-    @Option(help: "OpenBLAS threads (default: all cores).") var threads: Int?
+    @Option(help: "Compute threads (default: all cores).") var threads: Int?
     @Option(help: "Image size.") var size = 256
     @Option(help: "Batch size.") var batch = 1
     @Option(help: "Timed repetitions per measurement (the best is reported).") var repeats = 5
@@ -26,8 +26,8 @@ struct BenchLayers: ParsableCommand {
 
     func run() throws {
         let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-        BLASThreads.set(threads ?? cores)
-        print("bench-layers: \(size)×\(size), batch \(batch), OpenBLAS threads \(BLASThreads.count), best of \(repeats)")
+        ComputeThreads.set(threads ?? cores)
+        print("bench-layers: \(size)×\(size), batch \(batch), threads \(ComputeThreads.count), best of \(repeats)")
         let peak = measureSgemmPeak(repeats: repeats)
         print(String(format: "sgemm peak (2048³, same run): %.1f GFLOP/s\n", peak))
 

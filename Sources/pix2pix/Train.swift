@@ -22,7 +22,7 @@ struct Train: ParsableCommand {
         let outcome = communicator.runOrAbort { () throws -> TrainingOutcome in
             let options = try loadOptions(config: config, overrides: overrides)
             let budget = try ThreadBudget.compute(communicator: communicator)
-            BLASThreads.set(budget.threads)
+            ComputeThreads.set(budget.threads)
             let log = Log(rank: communicator.rank, worldSize: communicator.size, host: communicator.hostname)
             log.info("\(communicator.size) rank(s); \(budget)")
             if let warning = budget.warning { log.info("warning: \(warning)") }

@@ -73,10 +73,10 @@ struct LaunchTests {
     @Test("thread budget: affinity split by default, OPENBLAS_NUM_THREADS wins and warns")
     func budget() throws {
         let r = try MPIRunner.mpi(2, ["budget"])
-        #expect(r.status == 0 && r.output.contains("BLAS thread(s) per rank"), "\(r.output)")
+        #expect(r.status == 0 && r.output.contains("compute thread(s) per rank"), "\(r.output)")
         let forced = try MPIRunner.mpi(2, ["budget"], environment: ["OPENBLAS_NUM_THREADS": "64"])
         #expect(forced.status == 0, "\(forced.output)")
-        #expect(forced.output.contains("64 BLAS thread(s) per rank (OPENBLAS_NUM_THREADS"), "\(forced.output)")
+        #expect(forced.output.contains("64 compute thread(s) per rank (OPENBLAS_NUM_THREADS"), "\(forced.output)")
         #expect(forced.output.contains("oversubscribed"), "\(forced.output)")
     }
 }

@@ -7,9 +7,9 @@ import TestSupport
 /// each thread owns whole channels, so no sum changes order.
 @Suite(.serialized) struct ThreadingTests {
     static func run(threads: Int, _ body: () -> [Float]) -> [Float] {
-        let saved = BLASThreads.count
-        BLASThreads.set(threads)
-        defer { BLASThreads.set(saved) }
+        let saved = ComputeThreads.count
+        ComputeThreads.set(threads)
+        defer { ComputeThreads.set(saved) }
         return body()
     }
 

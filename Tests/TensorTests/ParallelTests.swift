@@ -1,16 +1,68 @@
+import Dispatch
 import Testing
 import Tensor
 
-@Suite struct ParallelTests {
+/// Counts the visits of every index it is run over.
+private struct Visit: ChunkTask {
+    let hits: UnsafeMutablePointer<Int32>
+    func run(_ range: Range<Int>) { for i in range { hits[i] += 1 } }
+}
+
+@Suite(.serialized) struct ParallelTests {
+    static func withThreads<R>(_ n: Int, _ body: () -> R) -> R {
+        let saved = ComputeThreads.count
+        ComputeThreads.set(n)
+        defer { ComputeThreads.set(saved) }
+        return body()
+    }
+
     /// Every index is visited exactly once, on one thread or several.
     @Test(arguments: [0, 1, 1000, 1 << 17, (1 << 18) + 7])
     func chunksCoverTheRangeOnce(_ count: Int) {
-        let hits = UnsafeMutableBufferPointer<Int32>.allocate(capacity: max(count, 1))
-        defer { hits.deallocate() }
-        hits.initialize(repeating: 0)
-        parallelChunks(count) { range in
-            for i in range { hits[i] += 1 }
+        for threads in [1, 2, 4] {
+            let hits = UnsafeMutableBufferPointer<Int32>.allocate(capacity: max(count, 1))
+            defer { hits.deallocate() }
+            hits.initialize(repeating: 0)
+            Self.withThreads(threads) { parallelChunks(count, minimumChunk: 1 << 10, Visit(hits: hits.baseAddress!)) }
+            #expect(hits.prefix(count).allSatisfy { $0 == 1 }, "\(threads) threads")
         }
-        #expect(hits.prefix(count).allSatisfy { $0 == 1 })
+    }
+
+    /// Loops started from several threads at once (the pool is busy for all but one, which
+    /// then run inline) and thousands of back-to-back dispatches all complete correctly.
+    @Test func concurrentAndRepeatedDispatches() {
+        Self.withThreads(2) {
+            let count = 1 << 16, callers = 4, rounds = 500
+            let hits = UnsafeMutableBufferPointer<Int32>.allocate(capacity: count * callers)
+            defer { hits.deallocate() }
+            hits.initialize(repeating: 0)
+            nonisolated(unsafe) let base = hits.baseAddress!   // each caller writes its own slice
+            DispatchQueue.concurrentPerform(iterations: callers) { c in
+                for _ in 0..<rounds { parallelChunks(count, minimumChunk: 1 << 10, Visit(hits: base + c * count)) }
+            }
+            #expect(hits.allSatisfy { $0 == Int32(rounds) })
+        }
+    }
+
+    /// GEMMs split over threads (by columns or by rows) equal the one-thread product bit
+    /// for bit, for every transpose combination.
+    @Test(arguments: [(m: 64, n: 1000, k: 300), (m: 700, n: 40, k: 200), (m: 129, n: 131, k: 257)])
+    func splitGEMMIsThreadCountInvariant(_ size: (m: Int, n: Int, k: Int)) {
+        let (m, n, k) = size
+        let random = RandomStream(seed: 7, stream: 0)
+        let a = (0..<(m * k)).map { random.uniform(UInt64($0)) - 0.5 }
+        let b = (0..<(k * n)).map { random.uniform(UInt64(1 << 40 + $0)) - 0.5 }
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            func product() -> [Float] {
+                var c = [Float](repeating: 1, count: m * n)
+                a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in c.withUnsafeMutableBufferPointer { c in
+                    sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.5, a: a.baseAddress!, lda: ta ? m : k,
+                          b: b.baseAddress!, ldb: tb ? k : n, beta: 0.25, c: c.baseAddress!, ldc: n)
+                } } }
+                return c
+            }
+            let one = Self.withThreads(1, product), two = Self.withThreads(2, product), three = Self.withThreads(3, product)
+            #expect(one == two && one == three, "transA \(ta) transB \(tb)")
+        }
     }
 }
