@@ -9,6 +9,13 @@ import Tensor
 /// Per sample: cols = im2col(x[n]) (C·K·K, OH·OW); y[n] = W (OC, C·K·K) · cols + b.
 /// Backward recomputes cols instead of caching them (memory over a cheap copy):
 /// dW += dy[n] · colsᵀ, db += Σ dy[n], dx[n] = col2im(Wᵀ · dy[n]).
+///
+/// Few output channels (PatchGAN's 512 → 1 logits): the columns would be C·K² rows of
+/// OH·OW (30 MB at 256²) for a GEMM with one row, so the unfolding moves to the output
+/// side, where it has only K² rows per output channel (W_o is channel o's (C, K²) slice):
+/// y[o] = gather(W_oᵀ · x) (Z[k, ·] shifted by tap k and summed); with S_o = scatter(dy[o])
+/// (dy[o] placed at the input pixel each tap reads), dx = Σ_o W_o · S_o and
+/// dW_o += x · S_oᵀ. The same sums in another order: equal within float rounding.
 public final class Conv2d {
     public let inputChannels: Int
     public let outputChannels: Int
@@ -60,16 +67,31 @@ public final class Conv2d {
     /// FLOPs of the last forward pass (0 before any); backward costs the same per gradient.
     public var lastForwardFlops: Double { input.map { flops(for: $0.shape) } ?? 0 }
 
+    /// Whether the unfolding goes to the output side: when its buffer (OC·K² rows of H·W)
+    /// is at most a quarter of the input-side columns (C·K² rows of OH·OW).
+    public func unfoldsOutput(_ g: ConvGeometry) -> Bool {
+        !g.isIdentity && 4 * outputChannels * g.height * g.width <= g.channels * g.colCols
+    }
+
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.shape.c == inputChannels, "Conv2d expects \(inputChannels) channels, got \(x.shape)")
         let g = geometry(for: x.shape)
         let y = output.view(outputShape(for: x.shape))
         let w = weight.value
-        let plane = g.colCols
+        let plane = g.colCols, taps = kernelSize * kernelSize, pixels = g.height * g.width
         for n in 0..<x.shape.n {
-            let c = columns(x.sample(n), g)
-            sgemm(m: outputChannels, n: plane, k: g.colRows, a: w, lda: g.colRows,
-                  b: c, ldb: plane, c: y.sample(n), ldc: plane)
+            if unfoldsOutput(g) {
+                let z = cols.view(Shape(1, 1, taps, pixels)).data
+                for o in 0..<outputChannels {
+                    sgemm(transA: true, m: taps, n: pixels, k: inputChannels, a: w + o * g.colRows, lda: taps,
+                          b: x.sample(n), ldb: pixels, c: z, ldc: pixels)
+                    gatherTaps(z, g, y.sample(n) + o * plane)
+                }
+            } else {
+                let c = columns(x.sample(n), g)
+                sgemm(m: outputChannels, n: plane, k: g.colRows, a: w, lda: g.colRows,
+                      b: c, ldb: plane, c: y.sample(n), ldc: plane)
+            }
             if let bias {
                 let b = bias.value
                 for oc in 0..<outputChannels {
@@ -91,26 +113,47 @@ public final class Conv2d {
         return inputGradient ? self.inputGradient(dy) : nil
     }
 
-    /// dW += dy[n] · im2col(x[n])ᵀ and db += Σ dy[n] over the batch.
+    /// dW += dy[n] · im2col(x[n])ᵀ (or dW_o += x[n] · scatter(dy[n, o])ᵀ) and db += Σ dy[n]
+    /// over the batch.
     public func accumulateParameterGradients(_ dy: Tensor) {
         guard let x = input else { preconditionFailure("Conv2d.backward before forward") }
         let g = geometry(for: x.shape)
         let plane = g.colCols
+        let taps = kernelSize * kernelSize, pixels = g.height * g.width
         for n in 0..<x.shape.n {
             let d = dy.sample(n)
             if let bias { addRowSums(d, rows: outputChannels, cols: plane, into: bias.grad) }
-            sgemm(transB: true, m: outputChannels, n: g.colRows, k: plane, a: d, lda: plane,
-                  b: columns(x.sample(n), g), ldb: plane, beta: 1, c: weight.grad, ldc: g.colRows)
+            if unfoldsOutput(g) {
+                let s = cols.view(Shape(1, 1, taps, pixels)).data
+                for o in 0..<outputChannels {
+                    scatterTaps(d + o * plane, g, s)
+                    sgemm(transB: true, m: inputChannels, n: taps, k: pixels, a: x.sample(n), lda: pixels,
+                          b: s, ldb: pixels, beta: 1, c: weight.grad + o * g.colRows, ldc: taps)
+                }
+            } else {
+                sgemm(transB: true, m: outputChannels, n: g.colRows, k: plane, a: d, lda: plane,
+                      b: columns(x.sample(n), g), ldb: plane, beta: 1, c: weight.grad, ldc: g.colRows)
+            }
         }
     }
 
-    /// dx[n] = col2im(Wᵀ · dy[n]).
+    /// dx[n] = col2im(Wᵀ · dy[n]) (or Σ_o W_o · scatter(dy[n, o]), see the type's notes).
     public func inputGradient(_ dy: Tensor) -> Tensor {
         guard let x = input else { preconditionFailure("Conv2d.backward before forward") }
         let g = geometry(for: x.shape)
         let plane = g.colCols
         let dx = inputGrad.view(x.shape)
+        let taps = kernelSize * kernelSize, pixels = g.height * g.width
         for n in 0..<x.shape.n {
+            if unfoldsOutput(g) {
+                let s = cols.view(Shape(1, 1, taps, pixels)).data
+                for o in 0..<outputChannels {
+                    scatterTaps(dy.sample(n) + o * plane, g, s)
+                    sgemm(m: inputChannels, n: pixels, k: taps, a: weight.value + o * g.colRows, lda: taps,
+                          b: s, ldb: pixels, beta: o == 0 ? 0 : 1, c: dx.sample(n), ldc: pixels)
+                }
+                continue
+            }
             let target = g.isIdentity ? dx.sample(n) : cols.view(Shape(1, 1, g.colRows, plane)).data
             sgemm(transA: true, m: g.colRows, n: plane, k: outputChannels, a: weight.value,
                   lda: g.colRows, b: dy.sample(n), ldb: plane, c: target, ldc: plane)
@@ -125,6 +168,47 @@ public final class Conv2d {
         let c = cols.view(Shape(1, 1, g.colRows, g.colCols)).data
         im2col(x, g, c)
         return c
+    }
+}
+
+/// y[oh, ow] = Σ_k z[k, ih·W + iw] over the taps k = (kh, kw) whose input pixel
+/// (ih, iw) = (oh·S − P + kh, ow·S − P + kw) lies inside the image: z is (K², H·W), y is
+/// (OH, OW) and is overwritten.
+private func gatherTaps(_ z: UnsafePointer<Float>, _ g: ConvGeometry, _ y: UnsafeMutablePointer<Float>) {
+    let H = g.height, W = g.width, K = g.kernel, S = g.stride, P = g.padding
+    let OH = g.outHeight, OW = g.outWidth
+    y.update(repeating: 0, count: OH * OW)
+    for kh in 0..<K {
+        for kw in 0..<K {
+            let tap = z + (kh * K + kw) * H * W
+            let (owLo, owHi) = validRange(offset: kw - P, stride: S, extent: W, count: OW)
+            for oh in 0..<OH {
+                let ih = oh * S - P + kh
+                if ih < 0 || ih >= H { continue }
+                let src = tap + ih * W + (kw - P), dst = y + oh * OW
+                for ow in owLo..<owHi { dst[ow] += src[ow * S] }
+            }
+        }
+    }
+}
+
+/// The adjoint of `gatherTaps`: s[k, ih·W + iw] = dy[oh, ow] for the output pixel that tap k
+/// reads input pixel (ih, iw) for, 0 where there is none. dy is (OH, OW), s is (K², H·W).
+private func scatterTaps(_ dy: UnsafePointer<Float>, _ g: ConvGeometry, _ s: UnsafeMutablePointer<Float>) {
+    let H = g.height, W = g.width, K = g.kernel, S = g.stride, P = g.padding
+    let OH = g.outHeight, OW = g.outWidth
+    s.update(repeating: 0, count: K * K * H * W)
+    for kh in 0..<K {
+        for kw in 0..<K {
+            let tap = s + (kh * K + kw) * H * W
+            let (owLo, owHi) = validRange(offset: kw - P, stride: S, extent: W, count: OW)
+            for oh in 0..<OH {
+                let ih = oh * S - P + kh
+                if ih < 0 || ih >= H { continue }
+                let dst = tap + ih * W + (kw - P), src = dy + oh * OW
+                for ow in owLo..<owHi { dst[ow * S] = src[ow] }
+            }
+        }
     }
 }
 

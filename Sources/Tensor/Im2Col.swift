@@ -115,7 +115,7 @@ private struct Col2Im: ChunkTask {
 }
 
 /// The range [lo, hi) of output positions o in 0..<count with 0 <= o·stride + offset < extent.
-@inlinable func validRange(offset: Int, stride: Int, extent: Int, count: Int) -> (Int, Int) {
+@inlinable public func validRange(offset: Int, stride: Int, extent: Int, count: Int) -> (Int, Int) {
     // o*stride >= -offset  →  o >= ceil(-offset / stride)
     var lo = 0
     if offset < 0 { lo = (-offset + stride - 1) / stride }

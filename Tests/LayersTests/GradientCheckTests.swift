@@ -45,6 +45,17 @@ import TestSupport
         Self.check(arena: arena, input: Shape(2, 3, 7, 6), forward: conv.forward, backward: { conv.backward($0) })
     }
 
+    /// Few output channels: the output-side unfolding (gather/scatter of taps).
+    @Test(arguments: [(1, 1, true), (2, 1, false), (1, 2, true)])
+    func conv2dUnfoldingOutput(_ outputs: Int, _ stride: Int, _ bias: Bool) {
+        let arena = ParameterArena()
+        let conv = Conv2d(32, outputs, kernelSize: 4, stride: stride, padding: 1, bias: bias, name: "c", arena: arena)
+        arena.finalize()
+        let input = Shape(2, 32, 5, 6)
+        #expect(conv.unfoldsOutput(conv.geometry(for: input)))
+        Self.check(arena: arena, input: input, forward: conv.forward, backward: { conv.backward($0) })
+    }
+
     @Test(arguments: [(4, 2, 1, 0, true), (3, 2, 1, 1, true), (4, 2, 1, 0, false), (3, 1, 1, 0, true)])
     func convTranspose2d(_ k: Int, _ stride: Int, _ pad: Int, _ outPad: Int, _ bias: Bool) {
         let arena = ParameterArena()

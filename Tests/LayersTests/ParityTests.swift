@@ -10,6 +10,7 @@ import TestSupport
 
     @Test(arguments: ["conv_k4s2p1_bias", "conv_k4s1p1_nobias", "conv_k3s1p1_bias", "conv_k1s1p0_bias",
                       "conv_k7s1p0_bias", "conv_k3s2p1_nobias", "conv_k4s2p1_tiny",
+                      "conv_k4s1p1_out1", "conv_k4s2p1_out2",
                       "convt_k4s2p1_bias", "convt_k4s2p1_nobias", "convt_k3s2p1op1_bias", "convt_k4s2p1_1x1"])
     func convolution(_ name: String) throws {
         let f = try Fixture(name, directory: Self.dir)

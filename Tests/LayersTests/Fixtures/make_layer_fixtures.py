@@ -325,6 +325,9 @@ def main():
     conv_case("conv_k7s1p0_bias", (1, 3, 12, 13), 6, 7, 1, 0, True)
     conv_case("conv_k3s2p1_nobias", (2, 4, 9, 10), 8, 3, 2, 1, False)
     conv_case("conv_k4s2p1_tiny", (1, 4, 2, 2), 3, 4, 2, 1, True)
+    # Few output channels (PatchGAN logits): Conv2d unfolds on the output side.
+    conv_case("conv_k4s1p1_out1", (2, 16, 7, 6), 1, 4, 1, 1, True)
+    conv_case("conv_k4s2p1_out2", (1, 64, 8, 8), 2, 4, 2, 1, False)
 
     convt_case("convt_k4s2p1_bias", (2, 6, 5, 4), 3, 4, 2, 1, 0, True)
     convt_case("convt_k4s2p1_nobias", (1, 10, 3, 6), 7, 4, 2, 1, 0, False)
