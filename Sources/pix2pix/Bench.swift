@@ -31,7 +31,7 @@ struct Bench: ParsableCommand {
             try options.validate(training: true)
             let budget = try ThreadBudget.compute(communicator: communicator)
             ComputeThreads.set(budget.threads)
-            let peak = measureSgemmPeak()
+            let peak = measureSgemmPeak(repeats: 8)
             let replica = try Replica(options: options, communicator: communicator, dataFingerprint: [])
             let model = replica.model
             let s = options.crop_size, n = options.batch_size

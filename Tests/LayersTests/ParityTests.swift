@@ -34,16 +34,22 @@ import TestSupport
         if let bias = conv.bias { expectClose(Array(bias.grads), try f.floats("dbias"), "\(name) dbias") }
     }
 
-    @Test(arguments: ["bn_train", "bn_train_small", "bn_eval"])
-    func batchNorm2d(_ name: String) throws {
-        let f = try Fixture(name, directory: Self.dir)
-        let arena = ParameterArena()
+    /// A BatchNorm2d with the fixture's parameters, running statistics and mode.
+    static func batchNorm(_ f: Fixture, _ arena: ParameterArena) throws -> BatchNorm2d {
         let bn = BatchNorm2d(try f.int("in_channels"), eps: try f.float("eps"),
                              momentum: try f.float("momentum"), name: "", arena: arena)
         arena.finalize()
         for (key, e) in [("weight", bn.weight), ("bias", bn.bias), ("running_mean", bn.runningMean),
                          ("running_var", bn.runningVar)] { try f.load(key, into: e) }
         bn.isTraining = try f.bool("training")
+        return bn
+    }
+
+    @Test(arguments: ["bn_train", "bn_train_small", "bn_eval"])
+    func batchNorm2d(_ name: String) throws {
+        let f = try Fixture(name, directory: Self.dir)
+        let arena = ParameterArena()
+        let bn = try Self.batchNorm(f, arena)
         let y = bn.forward(try f.tensor("x"))
         expectClose(y, try f.floats("y"), "\(name) y")
         let dx = bn.backward(try f.tensor("dy"))
@@ -116,12 +122,7 @@ import TestSupport
             l.inPlaceBackward = true
             (forward, backward, forwardInPlace) = (l.forward, l.backward, false)
         default:
-            let bn = BatchNorm2d(try f.int("in_channels"), eps: try f.float("eps"),
-                                 momentum: try f.float("momentum"), name: "", arena: arena)
-            arena.finalize()
-            for (key, e) in [("weight", bn.weight), ("bias", bn.bias), ("running_mean", bn.runningMean),
-                             ("running_var", bn.runningVar)] { try f.load(key, into: e) }
-            bn.isTraining = try f.bool("training")
+            let bn = try Self.batchNorm(f, arena)
             bn.inPlaceBackward = true
             (forward, backward, forwardInPlace) = ({ bn.forward($0) }, { bn.backward($0) }, false)
         }
