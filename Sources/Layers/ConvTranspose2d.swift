@@ -10,6 +10,7 @@ import Tensor
 /// Per sample: cols = Wᵀ (OC·K·K, C) · x[n] (C, H·W); y[n] = col2im(cols) + b, where the
 /// col2im geometry is that of a convolution from (OH, OW) down to (H, W).
 /// Backward: dcols = im2col(dy[n]); dx[n] = W · dcols; dW += x[n] · dcolsᵀ; db += Σ dy[n].
+/// All of it in blocks of input rows (`maxColumnFloats`), as Conv2d.
 public final class ConvTranspose2d {
     public let inputChannels: Int
     public let outputChannels: Int
@@ -26,6 +27,10 @@ public final class ConvTranspose2d {
     /// workspace (`workspace:`), which saves one buffer per layer (up to 16 MB each at 256²).
     private let cols: TensorBuffer
     private var input: Tensor?
+    /// The most floats one block of columns may hold, and the fewest columns it should
+    /// span (see Conv2d).
+    public var maxColumnFloats = 1 << 20
+    public var minColumnsPerBlock = 2048
 
     public init(
         _ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1,
@@ -70,12 +75,15 @@ public final class ConvTranspose2d {
         let g = geometry(for: x.shape)
         let y = output.view(outputShape(for: x.shape))
         let plane = g.colCols                      // H·W of the input
-        let c = cols.view(Shape(1, 1, g.colRows, plane)).data
         let outPlane = y.shape.planeCount
         for n in 0..<x.shape.n {
-            sgemm(transA: true, m: g.colRows, n: plane, k: inputChannels, a: weight.value,
-                  lda: g.colRows, b: x.sample(n), ldb: plane, c: c, ldc: plane)
-            col2im(c, g, y.sample(n))
+            y.sample(n).update(repeating: 0, count: y.shape.sampleCount)
+            forEachBlock(g) { rows, span in
+                let c = cols.view(Shape(1, 1, g.colRows, span)).data
+                sgemm(transA: true, m: g.colRows, n: span, k: inputChannels, a: weight.value, lda: g.colRows,
+                      b: x.sample(n) + rows.lowerBound * g.outWidth, ldb: plane, c: c, ldc: span)
+                col2im(c, g, y.sample(n), rows: rows)
+            }
             if let bias {
                 let b = bias.value
                 for oc in 0..<outputChannels {
@@ -95,45 +103,58 @@ public final class ConvTranspose2d {
     public func backward(_ dy: Tensor, inputGradient: Bool = true, parameterGradients: Bool = true) -> Tensor? {
         guard let x = input else { preconditionFailure("ConvTranspose2d.backward before forward") }
         let dx = inputGradient ? inputGrad.view(x.shape) : nil
+        let g = geometry(for: x.shape)
         for n in 0..<x.shape.n {
-            let dc = unfold(dy, n, x.shape)
-            if parameterGradients { self.parameterGradients(dy, dc, x, n) }
-            if let dx { self.inputGradient(columns: dc, into: dx, n) }
+            if parameterGradients, let bias {
+                addRowSums(dy.sample(n), rows: outputChannels, cols: dy.shape.planeCount, into: bias.grad)
+            }
+            forEachBlock(g) { rows, span in
+                let dc = unfold(dy, n, g, rows)
+                if parameterGradients { weightGradient(dc, x, n, g, rows) }
+                if let dx { self.inputGradient(columns: dc, into: dx, n, g, rows) }
+            }
         }
         return dx
     }
 
     /// dW += x[n] · im2col(dy[n])ᵀ and db += Σ dy[n] over the batch (benchmarks time this alone).
     public func accumulateParameterGradients(_ dy: Tensor) {
-        guard let x = input else { preconditionFailure("ConvTranspose2d.backward before forward") }
-        for n in 0..<x.shape.n { parameterGradients(dy, unfold(dy, n, x.shape), x, n) }
+        backward(dy, inputGradient: false, parameterGradients: true)
     }
 
     /// dx[n] = W · im2col(dy[n]) (benchmarks time this alone).
     public func inputGradient(_ dy: Tensor) -> Tensor {
-        guard let x = input else { preconditionFailure("ConvTranspose2d.backward before forward") }
-        let dx = inputGrad.view(x.shape)
-        for n in 0..<x.shape.n { inputGradient(columns: unfold(dy, n, x.shape), into: dx, n) }
-        return dx
+        backward(dy, inputGradient: true, parameterGradients: false)!
     }
 
-    private func unfold(_ dy: Tensor, _ n: Int, _ s: Shape) -> UnsafeMutablePointer<Float> {
-        let g = geometry(for: s)
-        let dc = cols.view(Shape(1, 1, g.colRows, g.colCols)).data
-        im2col(dy.sample(n), g, dc)
+    /// Input rows in blocks of at most `maxColumnFloats` column entries: `body(rows, span)`
+    /// with span = rows·W columns.
+    @inline(__always) private func forEachBlock(_ g: ConvGeometry, _ body: (Range<Int>, Int) -> Void) {
+        let per = g.rowsPerBlock(maxFloats: maxColumnFloats, minColumns: minColumnsPerBlock)
+        for first in Swift.stride(from: 0, to: g.outHeight, by: per) {
+            let rows = g.block(from: first, rows: per)
+            body(rows, rows.count * g.outWidth)
+        }
+    }
+
+    /// im2col of dy[n] for input rows `rows`: (OC·K·K, rows·W).
+    private func unfold(_ dy: Tensor, _ n: Int, _ g: ConvGeometry, _ rows: Range<Int>) -> UnsafeMutablePointer<Float> {
+        let dc = cols.view(Shape(1, 1, g.colRows, rows.count * g.outWidth)).data
+        im2col(dy.sample(n), g, dc, rows: rows)
         return dc
     }
 
-    private func parameterGradients(_ dy: Tensor, _ dc: UnsafeMutablePointer<Float>, _ x: Tensor, _ n: Int) {
-        let g = geometry(for: x.shape), plane = g.colCols
-        if let bias { addRowSums(dy.sample(n), rows: outputChannels, cols: dy.shape.planeCount, into: bias.grad) }
-        sgemm(transB: true, m: inputChannels, n: g.colRows, k: plane, a: x.sample(n), lda: plane,
-              b: dc, ldb: plane, beta: 1, c: weight.grad, ldc: g.colRows)
+    private func weightGradient(_ dc: UnsafeMutablePointer<Float>, _ x: Tensor, _ n: Int, _ g: ConvGeometry,
+                                _ rows: Range<Int>) {
+        sgemm(transB: true, m: inputChannels, n: g.colRows, k: rows.count * g.outWidth,
+              a: x.sample(n) + rows.lowerBound * g.outWidth, lda: g.colCols,
+              b: dc, ldb: rows.count * g.outWidth, beta: 1, c: weight.grad, ldc: g.colRows)
     }
 
-    private func inputGradient(columns dc: UnsafeMutablePointer<Float>, into dx: Tensor, _ n: Int) {
-        let g = geometry(for: dx.shape), plane = g.colCols
-        sgemm(m: inputChannels, n: plane, k: g.colRows, a: weight.value, lda: g.colRows,
-              b: dc, ldb: plane, c: dx.sample(n), ldc: plane)
+    private func inputGradient(columns dc: UnsafeMutablePointer<Float>, into dx: Tensor, _ n: Int,
+                               _ g: ConvGeometry, _ rows: Range<Int>) {
+        let span = rows.count * g.outWidth
+        sgemm(m: inputChannels, n: span, k: g.colRows, a: weight.value, lda: g.colRows,
+              b: dc, ldb: span, c: dx.sample(n) + rows.lowerBound * g.outWidth, ldc: g.colCols)
     }
 }

@@ -24,33 +24,49 @@ public struct ConvGeometry: Equatable, Sendable {
     @inlinable public var colCols: Int { outHeight * outWidth }
     /// True when the column matrix is the input itself (1×1, stride 1, no padding).
     @inlinable public var isIdentity: Bool { kernel == 1 && stride == 1 && padding == 0 }
+
+    /// Output rows per block when the column matrix of a block, (C·K·K, rows·OW), may hold
+    /// at most `maxFloats` but should span at least `minColumns` columns: layers unfold and
+    /// multiply block by block, so the columns stay small enough to be read back from cache.
+    @inlinable public func rowsPerBlock(maxFloats: Int, minColumns: Int) -> Int {
+        let fit = maxFloats / max(1, colRows * outWidth), wide = (minColumns + outWidth - 1) / outWidth
+        return max(1, min(outHeight, max(fit, wide)))
+    }
+
+    /// Output rows `first ..< first + rowsPerBlock`, clipped to the plane.
+    @inlinable public func block(from first: Int, rows: Int) -> Range<Int> {
+        first..<min(outHeight, first + rows)
+    }
 }
 
 /// Unfolds one sample into columns: `cols[(c·K + kh)·K + kw, oh·OW + ow]
 /// = x[c, oh·S − P + kh, ow·S − P + kw]`, zero outside the image (PyTorch's `unfold`).
 ///
-/// x is (C, H, W); cols is (C·K·K, OH·OW).
-public func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeMutablePointer<Float>) {
+/// x is (C, H, W); cols is (C·K·K, R·OW) for the R = `rows.count` output rows `rows`
+/// (all of them by default: (C·K·K, OH·OW)).
+public func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ cols: UnsafeMutablePointer<Float>,
+                   rows: Range<Int>? = nil) {
+    let rows = rows ?? 0..<g.outHeight
     // Channels are independent (disjoint rows of cols): split them across the rank's threads.
-    parallelChunks(g.channels, minimumChunk: max(1, (1 << 15) / max(1, g.kernel * g.kernel * g.outHeight * g.outWidth)),
-                   Im2Col(x: x, g: g, cols: cols))
+    parallelChunks(g.channels, minimumChunk: max(1, (1 << 15) / max(1, g.kernel * g.kernel * rows.count * g.outWidth)),
+                   Im2Col(x: x, g: g, cols: cols, rows: rows))
 }
 
 private struct Im2Col: ChunkTask {
-    let x: UnsafePointer<Float>, g: ConvGeometry, cols: UnsafeMutablePointer<Float>
+    let x: UnsafePointer<Float>, g: ConvGeometry, cols: UnsafeMutablePointer<Float>, rows: Range<Int>
 
     func run(_ channels: Range<Int>) {
         let H = g.height, W = g.width, K = g.kernel, S = g.stride, P = g.padding
-        let OH = g.outHeight, OW = g.outWidth
+        let OW = g.outWidth, span = rows.count * OW
         for c in channels {
             let plane = x + c * H * W
-            var row = cols + c * K * K * OH * OW
+            var row = cols + c * K * K * span
             for kh in 0..<K {
                 for kw in 0..<K {
                     // Valid output columns for this kw: 0 <= ow*S - P + kw < W.
                     let (owLo, owHi) = validRange(offset: kw - P, stride: S, extent: W, count: OW)
-                    for oh in 0..<OH {
-                        let dst = row + oh * OW
+                    for oh in rows {
+                        let dst = row + (oh - rows.lowerBound) * OW
                         let ih = oh * S - P + kh
                         if ih < 0 || ih >= H {
                             dst.update(repeating: 0, count: OW)
@@ -66,7 +82,7 @@ private struct Im2Col: ChunkTask {
                         }
                         if owHi < OW { (dst + owHi).update(repeating: 0, count: OW - owHi) }
                     }
-                    row += OH * OW
+                    row += span
                 }
             }
         }
@@ -75,30 +91,34 @@ private struct Im2Col: ChunkTask {
 
 /// Folds columns back, summing overlaps: the adjoint of `im2col` (PyTorch's `fold`).
 ///
-/// cols is (C·K·K, OH·OW); x is (C, H, W) and is overwritten.
-public func col2im(_ cols: UnsafePointer<Float>, _ g: ConvGeometry, _ x: UnsafeMutablePointer<Float>) {
+/// cols is (C·K·K, OH·OW) and x (C, H, W) is overwritten; with `rows`, cols holds just those
+/// output rows, (C·K·K, R·OW), and their sums are added to x (blocks of rows fold into a
+/// zeroed x one after another).
+public func col2im(_ cols: UnsafePointer<Float>, _ g: ConvGeometry, _ x: UnsafeMutablePointer<Float>,
+                   rows: Range<Int>? = nil) {
+    if rows == nil { x.update(repeating: 0, count: g.channels * g.height * g.width) }
+    let rows = rows ?? 0..<g.outHeight
     // Each channel folds into its own plane of x: split the channels across threads.
-    parallelChunks(g.channels, minimumChunk: max(1, (1 << 15) / max(1, g.kernel * g.kernel * g.outHeight * g.outWidth)),
-                   Col2Im(cols: cols, g: g, x: x))
+    parallelChunks(g.channels, minimumChunk: max(1, (1 << 15) / max(1, g.kernel * g.kernel * rows.count * g.outWidth)),
+                   Col2Im(cols: cols, g: g, x: x, rows: rows))
 }
 
 private struct Col2Im: ChunkTask {
-    let cols: UnsafePointer<Float>, g: ConvGeometry, x: UnsafeMutablePointer<Float>
+    let cols: UnsafePointer<Float>, g: ConvGeometry, x: UnsafeMutablePointer<Float>, rows: Range<Int>
 
     func run(_ channels: Range<Int>) {
         let H = g.height, W = g.width, K = g.kernel, S = g.stride, P = g.padding
-        let OH = g.outHeight, OW = g.outWidth
+        let OW = g.outWidth, span = rows.count * OW
         for c in channels {
             let plane = x + c * H * W
-            plane.update(repeating: 0, count: H * W)
-            var row = cols + c * K * K * OH * OW
+            var row = cols + c * K * K * span
             for kh in 0..<K {
                 for kw in 0..<K {
                     let (owLo, owHi) = validRange(offset: kw - P, stride: S, extent: W, count: OW)
-                    for oh in 0..<OH {
+                    for oh in rows {
                         let ih = oh * S - P + kh
                         if ih < 0 || ih >= H { continue }
-                        let src = row + oh * OW
+                        let src = row + (oh - rows.lowerBound) * OW
                         let dst = plane + ih * W + (kw - P)
                         var ow = owLo
                         if S == 1 {
@@ -107,7 +127,7 @@ private struct Col2Im: ChunkTask {
                             while ow < owHi { dst[ow * S] += src[ow]; ow += 1 }
                         }
                     }
-                    row += OH * OW
+                    row += span
                 }
             }
         }
