@@ -96,7 +96,7 @@ public final class Conv2d {
                     gatherTaps(z, g, y.sample(n) + o * plane)
                 }
             } else {
-                forEachBlock(g) { rows, span in
+                g.forEachRowBlock(maxFloats: maxColumnFloats, minColumns: minColumnsPerBlock) { rows, span in
                     let c = columns(x.sample(n), g, rows)
                     sgemm(m: outputChannels, n: span, k: g.colRows, a: w, lda: g.colRows,
                           b: c, ldb: span, c: y.sample(n) + rows.lowerBound * g.outWidth, ldc: plane)
@@ -141,7 +141,7 @@ public final class Conv2d {
                           b: s, ldb: pixels, beta: 1, c: weight.grad + o * g.colRows, ldc: taps)
                 }
             } else {
-                forEachBlock(g) { rows, span in
+                g.forEachRowBlock(maxFloats: maxColumnFloats, minColumns: minColumnsPerBlock) { rows, span in
                     sgemm(transB: true, m: outputChannels, n: g.colRows, k: span,
                           a: d + rows.lowerBound * g.outWidth, lda: plane, b: columns(x.sample(n), g, rows),
                           ldb: span, beta: 1, c: weight.grad, ldc: g.colRows)
@@ -173,7 +173,7 @@ public final class Conv2d {
                 continue
             }
             dx.sample(n).update(repeating: 0, count: x.shape.sampleCount)
-            forEachBlock(g) { rows, span in
+            g.forEachRowBlock(maxFloats: maxColumnFloats, minColumns: minColumnsPerBlock) { rows, span in
                 let target = cols.view(Shape(1, 1, g.colRows, span)).data
                 sgemm(transA: true, m: g.colRows, n: span, k: outputChannels, a: weight.value, lda: g.colRows,
                       b: dy.sample(n) + rows.lowerBound * g.outWidth, ldb: plane, c: target, ldc: span)
@@ -181,16 +181,6 @@ public final class Conv2d {
             }
         }
         return dx
-    }
-
-    /// Output rows in blocks of at most `maxColumnFloats` columns entries: `body(rows, span)`
-    /// with span = rows·OW columns (one block, all rows, for a 1×1 stride-1 convolution).
-    @inline(__always) private func forEachBlock(_ g: ConvGeometry, _ body: (Range<Int>, Int) -> Void) {
-        let per = g.isIdentity ? g.outHeight : g.rowsPerBlock(maxFloats: maxColumnFloats, minColumns: minColumnsPerBlock)
-        for first in Swift.stride(from: 0, to: g.outHeight, by: per) {
-            let rows = g.block(from: first, rows: per)
-            body(rows, rows.count * g.outWidth)
-        }
     }
 
     /// The column matrix of output rows `rows` of one sample (the sample itself for 1×1

@@ -78,7 +78,7 @@ public final class ConvTranspose2d {
         let outPlane = y.shape.planeCount
         for n in 0..<x.shape.n {
             y.sample(n).update(repeating: 0, count: y.shape.sampleCount)
-            forEachBlock(g) { rows, span in
+            g.forEachRowBlock(maxFloats: maxColumnFloats, minColumns: minColumnsPerBlock) { rows, span in
                 let c = cols.view(Shape(1, 1, g.colRows, span)).data
                 sgemm(transA: true, m: g.colRows, n: span, k: inputChannels, a: weight.value, lda: g.colRows,
                       b: x.sample(n) + rows.lowerBound * g.outWidth, ldb: plane, c: c, ldc: span)
@@ -108,7 +108,7 @@ public final class ConvTranspose2d {
             if parameterGradients, let bias {
                 addRowSums(dy.sample(n), rows: outputChannels, cols: dy.shape.planeCount, into: bias.grad)
             }
-            forEachBlock(g) { rows, span in
+            g.forEachRowBlock(maxFloats: maxColumnFloats, minColumns: minColumnsPerBlock) { rows, span in
                 let dc = unfold(dy, n, g, rows)
                 if parameterGradients { weightGradient(dc, x, n, g, rows) }
                 if let dx { self.inputGradient(columns: dc, into: dx, n, g, rows) }
@@ -125,16 +125,6 @@ public final class ConvTranspose2d {
     /// dx[n] = W · im2col(dy[n]) (benchmarks time this alone).
     public func inputGradient(_ dy: Tensor) -> Tensor {
         backward(dy, inputGradient: true, parameterGradients: false)!
-    }
-
-    /// Input rows in blocks of at most `maxColumnFloats` column entries: `body(rows, span)`
-    /// with span = rows·W columns.
-    @inline(__always) private func forEachBlock(_ g: ConvGeometry, _ body: (Range<Int>, Int) -> Void) {
-        let per = g.rowsPerBlock(maxFloats: maxColumnFloats, minColumns: minColumnsPerBlock)
-        for first in Swift.stride(from: 0, to: g.outHeight, by: per) {
-            let rows = g.block(from: first, rows: per)
-            body(rows, rows.count * g.outWidth)
-        }
     }
 
     /// im2col of dy[n] for input rows `rows`: (OC·K·K, rows·W).

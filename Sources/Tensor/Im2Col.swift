@@ -25,17 +25,17 @@ public struct ConvGeometry: Equatable, Sendable {
     /// True when the column matrix is the input itself (1×1, stride 1, no padding).
     @inlinable public var isIdentity: Bool { kernel == 1 && stride == 1 && padding == 0 }
 
-    /// Output rows per block when the column matrix of a block, (C·K·K, rows·OW), may hold
-    /// at most `maxFloats` but should span at least `minColumns` columns: layers unfold and
-    /// multiply block by block, so the columns stay small enough to be read back from cache.
-    @inlinable public func rowsPerBlock(maxFloats: Int, minColumns: Int) -> Int {
+    /// Runs `body(rows, rows·OW)` for the output rows in blocks whose column matrix,
+    /// (C·K·K, rows·OW), holds at most `maxFloats` but spans at least `minColumns` columns
+    /// (one block when the columns are the input itself): layers unfold and multiply block by
+    /// block, so the columns stay small enough to be read back from cache.
+    @inlinable public func forEachRowBlock(maxFloats: Int, minColumns: Int, _ body: (Range<Int>, Int) -> Void) {
         let fit = maxFloats / max(1, colRows * outWidth), wide = (minColumns + outWidth - 1) / outWidth
-        return max(1, min(outHeight, max(fit, wide)))
-    }
-
-    /// Output rows `first ..< first + rowsPerBlock`, clipped to the plane.
-    @inlinable public func block(from first: Int, rows: Int) -> Range<Int> {
-        first..<min(outHeight, first + rows)
+        let per = isIdentity ? outHeight : max(1, min(outHeight, max(fit, wide)))
+        for first in Swift.stride(from: 0, to: outHeight, by: per) {
+            let rows = first..<min(outHeight, first + per)
+            body(rows, rows.count * outWidth)
+        }
     }
 }
 
