@@ -102,14 +102,7 @@ public final class Conv2d {
                           b: c, ldb: span, c: y.sample(n) + rows.lowerBound * g.outWidth, ldc: plane)
                 }
             }
-            if let bias {
-                let b = bias.value
-                for oc in 0..<outputChannels {
-                    let row = y.sample(n) + oc * plane
-                    let v = b[oc]
-                    for i in 0..<plane { row[i] += v }
-                }
-            }
+            if let bias { addBias(bias.value, to: y.sample(n), channels: outputChannels, plane: plane) }
         }
         input = x
         return y
@@ -172,13 +165,8 @@ public final class Conv2d {
                       lda: g.colRows, b: dy.sample(n), ldb: plane, c: dx.sample(n), ldc: plane)
                 continue
             }
-            dx.sample(n).update(repeating: 0, count: x.shape.sampleCount)
-            g.forEachRowBlock(maxFloats: maxColumnFloats, minColumns: minColumnsPerBlock) { rows, span in
-                let target = cols.view(Shape(1, 1, g.colRows, span)).data
-                sgemm(transA: true, m: g.colRows, n: span, k: outputChannels, a: weight.value, lda: g.colRows,
-                      b: dy.sample(n) + rows.lowerBound * g.outWidth, ldb: plane, c: target, ldc: span)
-                col2im(target, g, dx.sample(n), rows: rows)
-            }
+            foldedProduct(weight.value, dy.sample(n), k: outputChannels, g, into: dx.sample(n), columns: cols,
+                          maxFloats: maxColumnFloats, minColumns: minColumnsPerBlock)
         }
         return dx
     }
@@ -193,44 +181,43 @@ public final class Conv2d {
     }
 }
 
+/// Calls `body(k, input, output, ows)` for every tap k = kh·K + kw and output row oh whose
+/// input row lies inside the image: output pixel `output + ow` (ow in `ows`) reads input
+/// pixel `input + ow·S` through tap k.
+private func forEachTapRow(_ g: ConvGeometry, _ body: (Int, Int, Int, Range<Int>) -> Void) {
+    let H = g.height, W = g.width, K = g.kernel, S = g.stride, P = g.padding
+    for kh in 0..<K {
+        for kw in 0..<K {
+            let (owLo, owHi) = validRange(offset: kw - P, stride: S, extent: W, count: g.outWidth)
+            for oh in 0..<g.outHeight {
+                let ih = oh * S - P + kh
+                if ih < 0 || ih >= H { continue }
+                body(kh * K + kw, ih * W + (kw - P), oh * g.outWidth, owLo..<owHi)
+            }
+        }
+    }
+}
+
 /// y[oh, ow] = Σ_k z[k, ih·W + iw] over the taps k = (kh, kw) whose input pixel
 /// (ih, iw) = (oh·S − P + kh, ow·S − P + kw) lies inside the image: z is (K², H·W), y is
 /// (OH, OW) and is overwritten.
 private func gatherTaps(_ z: UnsafePointer<Float>, _ g: ConvGeometry, _ y: UnsafeMutablePointer<Float>) {
-    let H = g.height, W = g.width, K = g.kernel, S = g.stride, P = g.padding
-    let OH = g.outHeight, OW = g.outWidth
-    y.update(repeating: 0, count: OH * OW)
-    for kh in 0..<K {
-        for kw in 0..<K {
-            let tap = z + (kh * K + kw) * H * W
-            let (owLo, owHi) = validRange(offset: kw - P, stride: S, extent: W, count: OW)
-            for oh in 0..<OH {
-                let ih = oh * S - P + kh
-                if ih < 0 || ih >= H { continue }
-                let src = tap + ih * W + (kw - P), dst = y + oh * OW
-                for ow in owLo..<owHi { dst[ow] += src[ow * S] }
-            }
-        }
+    let pixels = g.height * g.width, S = g.stride
+    y.update(repeating: 0, count: g.colCols)
+    forEachTapRow(g) { k, input, output, ows in
+        let src = z + k * pixels + input, dst = y + output
+        for ow in ows { dst[ow] += src[ow * S] }
     }
 }
 
 /// The adjoint of `gatherTaps`: s[k, ih·W + iw] = dy[oh, ow] for the output pixel that tap k
 /// reads input pixel (ih, iw) for, 0 where there is none. dy is (OH, OW), s is (K², H·W).
 private func scatterTaps(_ dy: UnsafePointer<Float>, _ g: ConvGeometry, _ s: UnsafeMutablePointer<Float>) {
-    let H = g.height, W = g.width, K = g.kernel, S = g.stride, P = g.padding
-    let OH = g.outHeight, OW = g.outWidth
-    s.update(repeating: 0, count: K * K * H * W)
-    for kh in 0..<K {
-        for kw in 0..<K {
-            let tap = s + (kh * K + kw) * H * W
-            let (owLo, owHi) = validRange(offset: kw - P, stride: S, extent: W, count: OW)
-            for oh in 0..<OH {
-                let ih = oh * S - P + kh
-                if ih < 0 || ih >= H { continue }
-                let dst = tap + ih * W + (kw - P), src = dy + oh * OW
-                for ow in owLo..<owHi { dst[ow * S] = src[ow] }
-            }
-        }
+    let pixels = g.height * g.width, S = g.stride
+    s.update(repeating: 0, count: g.kernel * g.kernel * pixels)
+    forEachTapRow(g) { k, input, output, ows in
+        let dst = s + k * pixels + input, src = dy + output
+        for ow in ows { dst[ow * S] = src[ow] }
     }
 }
 

@@ -74,24 +74,10 @@ public final class ConvTranspose2d {
         precondition(x.shape.c == inputChannels, "ConvTranspose2d expects \(inputChannels) channels, got \(x.shape)")
         let g = geometry(for: x.shape)
         let y = output.view(outputShape(for: x.shape))
-        let plane = g.colCols                      // H·W of the input
-        let outPlane = y.shape.planeCount
         for n in 0..<x.shape.n {
-            y.sample(n).update(repeating: 0, count: y.shape.sampleCount)
-            g.forEachRowBlock(maxFloats: maxColumnFloats, minColumns: minColumnsPerBlock) { rows, span in
-                let c = cols.view(Shape(1, 1, g.colRows, span)).data
-                sgemm(transA: true, m: g.colRows, n: span, k: inputChannels, a: weight.value, lda: g.colRows,
-                      b: x.sample(n) + rows.lowerBound * g.outWidth, ldb: plane, c: c, ldc: span)
-                col2im(c, g, y.sample(n), rows: rows)
-            }
-            if let bias {
-                let b = bias.value
-                for oc in 0..<outputChannels {
-                    let row = y.sample(n) + oc * outPlane
-                    let v = b[oc]
-                    for i in 0..<outPlane { row[i] += v }
-                }
-            }
+            foldedProduct(weight.value, x.sample(n), k: inputChannels, g, into: y.sample(n), columns: cols,
+                          maxFloats: maxColumnFloats, minColumns: minColumnsPerBlock)
+            if let bias { addBias(bias.value, to: y.sample(n), channels: outputChannels, plane: y.shape.planeCount) }
         }
         input = x
         return y

@@ -18,3 +18,25 @@ public protocol Convolution: AnyObject {
 
 extension Conv2d: Convolution {}
 extension ConvTranspose2d: Convolution {}
+
+/// out (C, H, W) = col2im(aᵀ · b) for one sample, in blocks of g's output rows
+/// (`ConvGeometry.forEachRowBlock`): a is (k, C·K·K), b is (k, OH·OW) and `columns` holds one
+/// block. Conv2d's input gradient (a = W, b = dy) and ConvTranspose2d's forward (a = W, b = x).
+func foldedProduct(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, k: Int, _ g: ConvGeometry,
+                   into out: UnsafeMutablePointer<Float>, columns: TensorBuffer, maxFloats: Int, minColumns: Int) {
+    out.update(repeating: 0, count: g.channels * g.height * g.width)
+    g.forEachRowBlock(maxFloats: maxFloats, minColumns: minColumns) { rows, span in
+        let c = columns.view(Shape(1, 1, g.colRows, span)).data
+        sgemm(transA: true, m: g.colRows, n: span, k: k, a: a, lda: g.colRows,
+              b: b + rows.lowerBound * g.outWidth, ldb: g.colCols, c: c, ldc: span)
+        col2im(c, g, out, rows: rows)
+    }
+}
+
+/// y[c, ·] += bias[c] for one sample of `channels` planes of `plane` elements.
+func addBias(_ bias: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, channels: Int, plane: Int) {
+    for c in 0..<channels {
+        let row = y + c * plane, v = bias[c]
+        for i in 0..<plane { row[i] += v }
+    }
+}

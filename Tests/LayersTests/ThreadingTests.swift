@@ -6,13 +6,6 @@ import TestSupport
 /// Layers that split their work across threads give bit-identical results on one thread:
 /// each thread owns whole channels, so no sum changes order.
 @Suite(.serialized) struct ThreadingTests {
-    static func run(threads: Int, _ body: () -> [Float]) -> [Float] {
-        let saved = ComputeThreads.count
-        ComputeThreads.set(threads)
-        defer { ComputeThreads.set(saved) }
-        return body()
-    }
-
     static func mismatches(_ a: [Float], _ b: [Float]) -> Int {
         a.count == b.count ? zip(a, b).filter { $0 != $1 }.count : max(a.count, b.count)
     }
@@ -28,7 +21,7 @@ import TestSupport
             let y = bn.forward(x.view(s)).array
             return y + bn.backward(dy.view(s)).array + Array(arena.grads) + Array(arena.bufferValues)
         }
-        #expect(Self.mismatches(Self.run(threads: 1, layer), Self.run(threads: 2, layer)) == 0)
+        #expect(Self.mismatches(withComputeThreads(1, layer), withComputeThreads(2, layer)) == 0)
     }
 
     @Test func im2colAndCol2imAreThreadCountInvariant() {
@@ -41,6 +34,6 @@ import TestSupport
             return Array(UnsafeBufferPointer(start: cols.base, count: g.colRows * g.colCols))
                 + Array(UnsafeBufferPointer(start: back.base, count: 8 * 64 * 64))
         }
-        #expect(Self.mismatches(Self.run(threads: 1, unfoldFold), Self.run(threads: 2, unfoldFold)) == 0)
+        #expect(Self.mismatches(withComputeThreads(1, unfoldFold), withComputeThreads(2, unfoldFold)) == 0)
     }
 }

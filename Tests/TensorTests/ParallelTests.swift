@@ -1,6 +1,7 @@
 import Dispatch
 import Testing
 import Tensor
+import TestSupport
 
 /// Counts the visits of every index it is run over.
 private struct Visit: ChunkTask {
@@ -9,13 +10,6 @@ private struct Visit: ChunkTask {
 }
 
 @Suite(.serialized) struct ParallelTests {
-    static func withThreads<R>(_ n: Int, _ body: () -> R) -> R {
-        let saved = ComputeThreads.count
-        ComputeThreads.set(n)
-        defer { ComputeThreads.set(saved) }
-        return body()
-    }
-
     /// Every index is visited exactly once, on one thread or several.
     @Test(arguments: [0, 1, 1000, 1 << 17, (1 << 18) + 7])
     func chunksCoverTheRangeOnce(_ count: Int) {
@@ -23,7 +17,7 @@ private struct Visit: ChunkTask {
             let hits = UnsafeMutableBufferPointer<Int32>.allocate(capacity: max(count, 1))
             defer { hits.deallocate() }
             hits.initialize(repeating: 0)
-            Self.withThreads(threads) { parallelChunks(count, minimumChunk: 1 << 10, Visit(hits: hits.baseAddress!)) }
+            withComputeThreads(threads) { parallelChunks(count, minimumChunk: 1 << 10, Visit(hits: hits.baseAddress!)) }
             #expect(hits.prefix(count).allSatisfy { $0 == 1 }, "\(threads) threads")
         }
     }
@@ -31,7 +25,7 @@ private struct Visit: ChunkTask {
     /// Loops started from several threads at once (the pool is busy for all but one, which
     /// then run inline) and thousands of back-to-back dispatches all complete correctly.
     @Test func concurrentAndRepeatedDispatches() {
-        Self.withThreads(2) {
+        withComputeThreads(2) {
             let count = 1 << 16, callers = 4, rounds = 500
             let hits = UnsafeMutableBufferPointer<Int32>.allocate(capacity: count * callers)
             defer { hits.deallocate() }
@@ -61,7 +55,7 @@ private struct Visit: ChunkTask {
                 } } }
                 return c
             }
-            let one = Self.withThreads(1, product), two = Self.withThreads(2, product), three = Self.withThreads(3, product)
+            let one = withComputeThreads(1, product), two = withComputeThreads(2, product), three = withComputeThreads(3, product)
             #expect(one == two && one == three, "transA \(ta) transB \(tb)")
         }
     }

@@ -69,3 +69,11 @@ public func randomValues(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float
 public func randomTensor(_ s: Shape, seed: UInt64, scale: Float = 1) -> TensorBuffer {
     TensorBuffer(shape: s, values: randomValues(s.count, seed: seed, scale: scale))
 }
+
+/// Runs `body` with the compute pool at `n` threads, then restores the previous count.
+public func withComputeThreads<R>(_ n: Int, _ body: () -> R) -> R {
+    let saved = ComputeThreads.count
+    ComputeThreads.set(n)
+    defer { ComputeThreads.set(saved) }
+    return body()
+}
