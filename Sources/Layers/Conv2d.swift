@@ -17,7 +17,16 @@ import Tensor
 /// y[o] = gather(W_oᵀ · x) (Z[k, ·] shifted by tap k and summed); with S_o = scatter(dy[o])
 /// (dy[o] placed at the input pixel each tap reads), dx = Σ_o W_o · S_o and
 /// dW_o += x · S_oᵀ. The same sums in another order: equal within float rounding.
+///
+/// Stride-1 3×3 and 4×4 layers with at least 32 channels on both sides and outputs of at
+/// least 8×8 run Winograd's F(4×4, 3×3) or F(3×3, 4×4) instead (`WinogradConvolution`,
+/// `algorithm`): a quarter of the multiplications, within fp32 rounding of the others.
 public final class Conv2d {
+    /// How the convolution is computed: `.automatic` picks Winograd where it applies and pays
+    /// (see the type's notes); `.unfold` always unfolds; `.winograd` uses Winograd for every
+    /// stride-1 3×3 or 4×4 layer that does not unfold its output.
+    public enum Algorithm: Sendable { case automatic, unfold, winograd }
+
     public let inputChannels: Int
     public let outputChannels: Int
     public let kernelSize: Int
@@ -39,6 +48,9 @@ public final class Conv2d {
     /// The fewest columns a block should span: narrower GEMMs, split over the threads, lose
     /// speed (measured on D's 4096-row 256→512 layer).
     public var minColumnsPerBlock = 2048
+    public var algorithm = Algorithm.automatic
+    /// The Winograd path, for the layers whose kernel and stride allow it.
+    private let winograd: WinogradConvolution?
 
     public init(
         _ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1,
@@ -51,6 +63,9 @@ public final class Conv2d {
         self.kernelSize = kernelSize
         self.stride = stride
         self.padding = padding
+        winograd = stride == 1 && (kernelSize == 3 || kernelSize == 4)
+            ? WinogradConvolution(inputChannels, outputChannels, kernel: kernelSize, padding: padding, workspace: cols)
+            : nil
         weight = arena.parameter(
             join(name, "weight"), shape: [outputChannels, inputChannels, kernelSize, kernelSize])
         self.bias = bias ? arena.parameter(join(name, "bias"), shape: [outputChannels]) : nil
@@ -81,12 +96,28 @@ public final class Conv2d {
         !g.isIdentity && 4 * outputChannels * g.height * g.width <= g.channels * g.colCols
     }
 
+    /// Whether the layer runs Winograd on this geometry (see `algorithm`).
+    public func usesWinograd(_ g: ConvGeometry) -> Bool {
+        guard winograd != nil, !unfoldsOutput(g) else { return false }
+        switch algorithm {
+        case .unfold: return false
+        case .winograd: return true
+        case .automatic: return min(inputChannels, outputChannels) >= 32 && min(g.outHeight, g.outWidth) >= 8
+        }
+    }
+
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.shape.c == inputChannels, "Conv2d expects \(inputChannels) channels, got \(x.shape)")
         let g = geometry(for: x.shape)
         let y = output.view(outputShape(for: x.shape))
         let w = weight.value
         let plane = g.colCols, taps = kernelSize * kernelSize, pixels = g.height * g.width
+        input = x
+        if let winograd, usesWinograd(g) {
+            winograd.forward(x, weight: w, into: y.data)
+            if let bias { for n in 0..<x.shape.n { addBias(bias.value, to: y.sample(n), channels: outputChannels, plane: plane) } }
+            return y
+        }
         for n in 0..<x.shape.n {
             if unfoldsOutput(g) {
                 let z = cols.view(Shape(1, 1, taps, pixels)).data
@@ -104,7 +135,6 @@ public final class Conv2d {
             }
             if let bias { addBias(bias.value, to: y.sample(n), channels: outputChannels, plane: plane) }
         }
-        input = x
         return y
     }
 
@@ -112,8 +142,11 @@ public final class Conv2d {
     /// in the generator step); returns dx unless `inputGradient` is false (first layer).
     @discardableResult
     public func backward(_ dy: Tensor, inputGradient: Bool = true, parameterGradients: Bool = true) -> Tensor? {
+        // dx first: the Winograd path reuses its transformed weights for dx, then overwrites
+        // them with their gradient.
+        let dx = inputGradient ? self.inputGradient(dy) : nil
         if parameterGradients { accumulateParameterGradients(dy) }
-        return inputGradient ? self.inputGradient(dy) : nil
+        return dx
     }
 
     /// dW += dy[n] · im2col(x[n])ᵀ (or dW_o += x[n] · scatter(dy[n, o])ᵀ) and db += Σ dy[n]
@@ -123,6 +156,11 @@ public final class Conv2d {
         let g = geometry(for: x.shape)
         let plane = g.colCols
         let taps = kernelSize * kernelSize, pixels = g.height * g.width
+        if let winograd, usesWinograd(g) {
+            if let bias { for n in 0..<x.shape.n { addRowSums(dy.sample(n), rows: outputChannels, cols: plane, into: bias.grad) } }
+            winograd.accumulateWeightGradient(dy.data, into: weight.grad)
+            return
+        }
         for n in 0..<x.shape.n {
             let d = dy.sample(n)
             if let bias { addRowSums(d, rows: outputChannels, cols: plane, into: bias.grad) }
@@ -150,6 +188,10 @@ public final class Conv2d {
         let plane = g.colCols
         let dx = inputGrad.view(x.shape)
         let taps = kernelSize * kernelSize, pixels = g.height * g.width
+        if let winograd, usesWinograd(g) {
+            winograd.inputGradient(dy.data, weight: weight.value, into: dx.data)
+            return dx
+        }
         for n in 0..<x.shape.n {
             if unfoldsOutput(g) {
                 let s = cols.view(Shape(1, 1, taps, pixels)).data

@@ -59,6 +59,11 @@ public final class Network {
     let progress: GradientProgress
     public let batchNorms: [BatchNorm2d]
     public let dropouts: [Dropout]
+    public let convolutions: [Conv2d]
+    /// How every Conv2d computes (`Conv2d.Algorithm`; tests compare each with PyTorch).
+    public var convolutionAlgorithm = Conv2d.Algorithm.automatic {
+        didSet { for c in convolutions { c.algorithm = convolutionAlgorithm } }
+    }
     /// PT's `module.training`.
     public private(set) var isTraining = true
 
@@ -98,6 +103,7 @@ public final class Network {
         default:
             throw ConfigError("unknown network '\(spec.architecture)' (generators: \(NetworkSpec.generators.joined(separator: ", ")); discriminators: \(NetworkSpec.discriminators.joined(separator: ", ")))")
         }
+        convolutions = context.convolutions.all
         arena.finalize()
         for bn in batchNorms { bn.reset() }
     }

@@ -1,3 +1,5 @@
+import Layers
+
 /// Normalisation layer choice, PT's `--norm`.
 public enum NormKind: String, Sendable, CaseIterable, Codable {
     case batch, instance, none, syncbatch
@@ -18,6 +20,8 @@ public struct NetworkContext {
     public let workspace = TensorBuffer()
     /// Told, during backward, from which arena offset on the gradients are final.
     public let progress = GradientProgress()
+    /// Every Conv2d of the network, in build order (`Network.convolutionAlgorithm`).
+    public let convolutions = Registry<Conv2d>()
 
     public init(arena: ParameterArena, norm: NormKind, random: RandomStream) {
         self.arena = arena
@@ -36,4 +40,15 @@ public final class GradientProgress {
     public var callback: ((Int) -> Void)?
     public init() {}
     @inlinable public func finished(from offset: Int) { callback?(offset) }
+}
+
+/// The layers of one kind a network registers while it builds itself.
+public final class Registry<Layer: AnyObject> {
+    public private(set) var all: [Layer] = []
+    public init() {}
+    /// Registers `layer` and returns it.
+    @discardableResult public func add(_ layer: Layer) -> Layer {
+        all.append(layer)
+        return layer
+    }
 }

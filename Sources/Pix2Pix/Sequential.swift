@@ -36,8 +36,8 @@ public final class Sequential {
     public func append(_ m: Module) { modules.append(m) }
 
     public func conv(_ c: Int, _ o: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool) {
-        append(.conv(Conv2d(c, o, kernelSize: kernel, stride: stride, padding: padding, bias: bias,
-                            name: nextName, arena: context.arena, workspace: context.workspace)))
+        append(.conv(context.convolutions.add(Conv2d(c, o, kernelSize: kernel, stride: stride, padding: padding, bias: bias,
+                                                     name: nextName, arena: context.arena, workspace: context.workspace))))
     }
 
     public func convTranspose(_ c: Int, _ o: Int, kernel: Int, stride: Int, padding: Int,

@@ -46,7 +46,7 @@ final class UNetBlock {
         switch kind {
         case .outermost:
             downReLU = nil
-            downConv = Conv2d(input, inner, kernelSize: 4, stride: 2, padding: 1, bias: bias, name: "\(seq).0", arena: arena, workspace: context.workspace)
+            downConv = context.convolutions.add(Conv2d(input, inner, kernelSize: 4, stride: 2, padding: 1, bias: bias, name: "\(seq).0", arena: arena, workspace: context.workspace))
             downNorm = Sequential(name: seq, context: context)
             submodule = UNetBlock(depth: depth + 1, downs: downs, inputChannels: inputChannels,
                                   outputChannels: outputChannels, ngf: ngf, dropout: useDropout,
@@ -58,7 +58,7 @@ final class UNetBlock {
             dropout = nil
         case .innermost:
             downReLU = LeakyReLU(negativeSlope: 0.2, inPlace: true)
-            downConv = Conv2d(input, inner, kernelSize: 4, stride: 2, padding: 1, bias: bias, name: "\(seq).1", arena: arena, workspace: context.workspace)
+            downConv = context.convolutions.add(Conv2d(input, inner, kernelSize: 4, stride: 2, padding: 1, bias: bias, name: "\(seq).1", arena: arena, workspace: context.workspace))
             downNorm = Sequential(name: seq, context: context)
             submodule = nil
             upConv = ConvTranspose2d(inner, outer, kernelSize: 4, stride: 2, padding: 1, bias: bias,
@@ -68,7 +68,7 @@ final class UNetBlock {
             dropout = nil
         case .middle:
             downReLU = LeakyReLU(negativeSlope: 0.2, inPlace: true)
-            downConv = Conv2d(input, inner, kernelSize: 4, stride: 2, padding: 1, bias: bias, name: "\(seq).1", arena: arena, workspace: context.workspace)
+            downConv = context.convolutions.add(Conv2d(input, inner, kernelSize: 4, stride: 2, padding: 1, bias: bias, name: "\(seq).1", arena: arena, workspace: context.workspace))
             downNorm = UNetBlock.norm(inner, at: 2, seq, context)
             submodule = UNetBlock(depth: depth + 1, downs: downs, inputChannels: inputChannels,
                                   outputChannels: outputChannels, ngf: ngf, dropout: useDropout,

@@ -56,6 +56,18 @@ import TestSupport
         Self.check(arena: arena, input: input, forward: conv.forward, backward: { conv.backward($0) })
     }
 
+    /// Winograd F(3×3, 4×4) and F(4×4, 3×3), with tiles that overhang the output.
+    @Test(arguments: [(4, 1, true), (3, 1, false), (3, 0, true)])
+    func conv2dWinograd(_ k: Int, _ pad: Int, _ bias: Bool) {
+        let arena = ParameterArena()
+        let conv = Conv2d(5, 4, kernelSize: k, padding: pad, bias: bias, name: "c", arena: arena)
+        arena.finalize()
+        conv.algorithm = .winograd
+        let input = Shape(2, 5, 7, 6)
+        #expect(conv.usesWinograd(conv.geometry(for: input)))
+        Self.check(arena: arena, input: input, forward: conv.forward, backward: { conv.backward($0) })
+    }
+
     @Test(arguments: [(4, 2, 1, 0, true), (3, 2, 1, 1, true), (4, 2, 1, 0, false), (3, 1, 1, 0, true)])
     func convTranspose2d(_ k: Int, _ stride: Int, _ pad: Int, _ outPad: Int, _ bias: Bool) {
         let arena = ParameterArena()

@@ -10,11 +10,35 @@ import TestSupport
 
     /// `rowByRow`: the column blocks shrunk to one row each (at full size these shapes fit in
     /// one block), so the blocked unfold/fold and GEMMs are compared with PyTorch too.
+    /// The `_wide` cases run Winograd (many channels, stride 1).
     @Test(arguments: ["conv_k4s2p1_bias", "conv_k4s1p1_nobias", "conv_k3s1p1_bias", "conv_k1s1p0_bias",
                       "conv_k7s1p0_bias", "conv_k3s2p1_nobias", "conv_k4s2p1_tiny",
                       "conv_k4s1p1_out1", "conv_k4s2p1_out2",
+                      "conv_k4s1p1_wide", "conv_k3s1p1_wide", "conv_k3s1p0_wide",
                       "convt_k4s2p1_bias", "convt_k4s2p1_nobias", "convt_k3s2p1op1_bias", "convt_k4s2p1_1x1"], [false, true])
     func convolution(_ name: String, rowByRow: Bool) throws {
+        try Self.compare(name) { conv in
+            if rowByRow { (conv.maxColumnFloats, conv.minColumnsPerBlock) = (1, 1) }
+        }
+    }
+
+    /// Each algorithm on the shapes the automatic choice gives to the other one: Winograd on
+    /// few channels (tiles of 1 to 3 pixels overhanging the output), unfolding on many.
+    @Test(arguments: [("conv_k4s1p1_nobias", Conv2d.Algorithm.winograd), ("conv_k3s1p1_bias", .winograd),
+                      ("conv_k4s1p1_wide", .unfold), ("conv_k3s1p1_wide", .unfold), ("conv_k3s1p0_wide", .unfold)])
+    func convolutionAlgorithm(_ name: String, algorithm: Conv2d.Algorithm) throws {
+        try Self.compare(name) { conv in
+            let conv = conv as! Conv2d
+            conv.algorithm = algorithm
+            let g = conv.geometry(for: Shape(1, conv.inputChannels, 16, 16))
+            #expect(conv.usesWinograd(g) == (algorithm == .winograd))
+        }
+    }
+
+    /// A convolution built from fixture `name`, set up by `configure`, against PyTorch's y, dx,
+    /// dW and db. Winograd's transforms round differently from a direct sum: its results are
+    /// held to 10⁻⁵ of each tensor's largest magnitude (measured: at most 2·10⁻⁶, on dW).
+    static func compare(_ name: String, configure: (Convolution) -> Void) throws {
         let f = try Fixture(name, directory: Self.dir)
         let arena = ParameterArena()
         let (c, o, k) = (try f.int("in_channels"), try f.int("out_channels"), try f.int("kernel_size"))
@@ -24,17 +48,24 @@ import TestSupport
                               bias: b, name: "", arena: arena)
             : Conv2d(c, o, kernelSize: k, stride: s, padding: p, bias: b, name: "", arena: arena)
         arena.finalize()
-        if rowByRow { (conv.maxColumnFloats, conv.minColumnsPerBlock) = (1, 1) }
+        configure(conv)
         try f.load("weight", into: conv.weight)
         if let bias = conv.bias { try f.load("bias", into: bias) }
-        let y = conv.forward(try f.tensor("x"))
+        let x = try f.tensor("x")
+        let winograd = (conv as? Conv2d).map { $0.usesWinograd($0.geometry(for: x.shape)) } ?? false
+        func check(_ actual: [Float], _ key: String) throws {
+            let expected = try f.floats(key)
+            let atol = winograd ? 1e-5 * Double(expected.map(abs).max() ?? 0) : 1e-5
+            expectClose(actual, expected, atol: atol, "\(name) \(key)")
+        }
+        let y = conv.forward(x)
         #expect(y.shape == (try f.shape("y")))
-        expectClose(y, try f.floats("y"), "\(name) y")
+        try check(y.array, "y")
         let dy = try f.tensor("dy")
-        expectClose(conv.inputGradient(dy), try f.floats("dx"), "\(name) dx")
+        try check(conv.inputGradient(dy).array, "dx")
         conv.accumulateParameterGradients(dy)
-        expectClose(Array(conv.weight.grads), try f.floats("dweight"), "\(name) dweight")
-        if let bias = conv.bias { expectClose(Array(bias.grads), try f.floats("dbias"), "\(name) dbias") }
+        try check(Array(conv.weight.grads), "dweight")
+        if let bias = conv.bias { try check(Array(bias.grads), "dbias") }
     }
 
     /// A BatchNorm2d with the fixture's parameters, running statistics and mode.

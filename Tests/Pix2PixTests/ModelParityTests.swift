@@ -82,14 +82,16 @@ import TestSupport
 
     @Test(arguments: ["fwd_unet64_batch_dropout_train", "fwd_unet64_batch_dropout_eval", "fwd_unet32_instance",
                       "fwd_unet32_none", "fwd_resnet6_batch", "fwd_resnet9_instance_dropout",
-                      "fwd_d_basic_batch", "fwd_d_n1_instance", "fwd_d_n5_none", "fwd_d_n0_batch", "fwd_d_pixel_batch"])
-    func forwardAndBackward(_ name: String) throws {
+                      "fwd_d_basic_batch", "fwd_d_n1_instance", "fwd_d_n5_none", "fwd_d_n0_batch", "fwd_d_pixel_batch"],
+          [Conv2d.Algorithm.automatic, .winograd])
+    func forwardAndBackward(_ name: String, algorithm: Conv2d.Algorithm) throws {
         let f = try Fixture(name, directory: Self.dir)
         let isG = f.file.metadata["net"] == "G"
         let spec = isG ? try Self.generatorSpec(f) : try Self.discriminatorSpec(f, inputChannels: try f.int("input_nc"))
         let net = try Network(spec, random: RandomStream(seed: 1, stream: 0))
         let prefix = isG ? "G." : "D."
         try net.loadStateDict(from: f.file, prefix: prefix, allowExtra: true)
+        net.convolutionAlgorithm = algorithm
         net.setTraining(f.file.metadata["mode"] == "train")
         try Self.replayMasks(net, f)
         let y = net.forward(try f.tensor("x"))
@@ -102,8 +104,8 @@ import TestSupport
     }
 
     @Test(arguments: ["step_unet64_basic_vanilla", "step_unet32_basic_lsgan_instance", "step_unet64_pixel_wgangp",
-                      "step_unet64_basic_vanilla_eval"])
-    func trainingStep(_ name: String) throws {
+                      "step_unet64_basic_vanilla_eval"], [Conv2d.Algorithm.automatic, .winograd])
+    func trainingStep(_ name: String, algorithm: Conv2d.Algorithm) throws {
         let f = try Fixture(name, directory: Self.dir)
         let gSpec = try Self.generatorSpec(f)
         let G = try Network(gSpec, random: RandomStream(seed: 1, stream: 0))
@@ -111,6 +113,7 @@ import TestSupport
                             random: RandomStream(seed: 1, stream: 1))
         try G.loadStateDict(from: f.file, prefix: "G.", allowExtra: true)
         try D.loadStateDict(from: f.file, prefix: "D.", allowExtra: true)
+        (G.convolutionAlgorithm, D.convolutionAlgorithm) = (algorithm, algorithm)
         let training = f.file.metadata["mode"] == "train"
         G.setTraining(training)
         D.setTraining(training)

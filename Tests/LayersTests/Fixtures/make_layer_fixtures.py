@@ -328,6 +328,10 @@ def main():
     # Few output channels (PatchGAN logits): Conv2d unfolds on the output side.
     conv_case("conv_k4s1p1_out1", (2, 16, 7, 6), 1, 4, 1, 1, True)
     conv_case("conv_k4s2p1_out2", (1, 64, 8, 8), 2, 4, 2, 1, False)
+    # Many channels, stride 1, 3×3 / 4×4: Conv2d picks Winograd (tiles overhang the output).
+    conv_case("conv_k4s1p1_wide", (2, 40, 13, 11), 36, 4, 1, 1, True)
+    conv_case("conv_k3s1p1_wide", (2, 33, 10, 9), 40, 3, 1, 1, False)
+    conv_case("conv_k3s1p0_wide", (1, 32, 12, 13), 32, 3, 1, 0, True)
 
     convt_case("convt_k4s2p1_bias", (2, 6, 5, 4), 3, 4, 2, 1, 0, True)
     convt_case("convt_k4s2p1_nobias", (1, 10, 3, 6), 7, 4, 2, 1, 0, False)
