@@ -11,6 +11,9 @@ import Tensor
 /// col2im geometry is that of a convolution from (OH, OW) down to (H, W).
 /// Backward: dcols = im2col(dy[n]); dx[n] = W · dcols; dW += x[n] · dcolsᵀ; db += Σ dy[n].
 /// All of it in blocks of input rows (`maxColumnFloats`), as Conv2d.
+///
+/// 4×4 stride-2 padding-1 layers (U-Net's) run Winograd's F(5×5, 2×2) on the output's four
+/// phases instead where it pays (`WinogradConvolution`, `algorithm`, as Conv2d).
 public final class ConvTranspose2d {
     public let inputChannels: Int
     public let outputChannels: Int
@@ -31,13 +34,20 @@ public final class ConvTranspose2d {
     /// span (see Conv2d).
     public var maxColumnFloats = 1 << 20
     public var minColumnsPerBlock = 2048
+    public var algorithm = Conv2d.Algorithm.automatic
+    /// The Winograd path, for the layers whose kernel and stride allow it.
+    private let winograd: WinogradConvolution?
 
     public init(
         _ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1,
         padding: Int = 0, outputPadding: Int = 0, bias: Bool = true, name: String,
-        arena: ParameterArena, workspace: TensorBuffer? = nil
+        arena: ParameterArena, workspace: TensorBuffer? = nil, winogradWorkspace: WinogradWorkspace? = nil
     ) {
         cols = workspace ?? TensorBuffer()
+        winograd = kernelSize == 4 && stride == 2 && padding == 1 && outputPadding == 0
+            ? WinogradConvolution(.transposedConvolution, inputChannels: inputChannels, outputChannels: outputChannels,
+                                  workspace: cols, shared: winogradWorkspace ?? WinogradWorkspace())
+            : nil
         precondition(outputPadding < max(stride, 1), "output_padding must be smaller than stride")
         self.inputChannels = inputChannels
         self.outputChannels = outputChannels
@@ -70,16 +80,31 @@ public final class ConvTranspose2d {
     /// FLOPs of the last forward pass (0 before any); backward costs the same per gradient.
     public var lastForwardFlops: Double { input.map { flops(for: $0.shape) } ?? 0 }
 
+    /// Whether the layer runs Winograd on an input of shape `x` (see `algorithm`).
+    public func usesWinograd(for x: Shape) -> Bool {
+        guard let winograd else { return false }
+        switch algorithm {
+        case .unfold: return false
+        case .winograd: return true
+        case .automatic: return winograd.pays(for: x, output: outputShape(for: x))
+        }
+    }
+
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.shape.c == inputChannels, "ConvTranspose2d expects \(inputChannels) channels, got \(x.shape)")
         let g = geometry(for: x.shape)
         let y = output.view(outputShape(for: x.shape))
+        input = x
+        if let winograd, usesWinograd(for: x.shape) {
+            winograd.forward(x, weight: weight.value, into: y)
+            if let bias { for n in 0..<x.shape.n { addBias(bias.value, to: y.sample(n), channels: outputChannels, plane: y.shape.planeCount) } }
+            return y
+        }
         for n in 0..<x.shape.n {
             foldedProduct(weight.value, x.sample(n), k: inputChannels, g, into: y.sample(n), columns: cols,
                           maxFloats: maxColumnFloats, minColumns: minColumnsPerBlock)
             if let bias { addBias(bias.value, to: y.sample(n), channels: outputChannels, plane: y.shape.planeCount) }
         }
-        input = x
         return y
     }
 
@@ -89,6 +114,14 @@ public final class ConvTranspose2d {
     public func backward(_ dy: Tensor, inputGradient: Bool = true, parameterGradients: Bool = true) -> Tensor? {
         guard let x = input else { preconditionFailure("ConvTranspose2d.backward before forward") }
         let dx = inputGradient ? inputGrad.view(x.shape) : nil
+        if let winograd, usesWinograd(for: x.shape) {
+            if parameterGradients, let bias {
+                for n in 0..<x.shape.n { addRowSums(dy.sample(n), rows: outputChannels, cols: dy.shape.planeCount, into: bias.grad) }
+            }
+            winograd.backward(dy, input: x, weight: weight.value, inputGradient: dx,
+                              weightGradient: parameterGradients ? weight.grad : nil)
+            return dx
+        }
         let g = geometry(for: x.shape)
         for n in 0..<x.shape.n {
             if parameterGradients, let bias {

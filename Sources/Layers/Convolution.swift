@@ -14,6 +14,9 @@ public protocol Convolution: AnyObject {
     /// Column blocks: the most floats one may hold, the fewest columns it should span.
     var maxColumnFloats: Int { get set }
     var minColumnsPerBlock: Int { get set }
+    var algorithm: Conv2d.Algorithm { get set }
+    /// Whether the layer runs Winograd on an input of shape `x` (`algorithm`).
+    func usesWinograd(for x: Shape) -> Bool
 }
 
 extension Conv2d: Convolution {}

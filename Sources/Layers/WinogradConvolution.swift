@@ -1,123 +1,266 @@
 import Tensor
 
-/// Conv2d's algorithm for stride-1 3×3 and 4×4 kernels with many channels (PatchGAN's
-/// 256 → 512 4×4 layer, 37 % of a pix2pix step; ResNet blocks' 3×3 layers): Winograd
-/// F(4×4, 3×3) or F(3×3, 4×4) (`WinogradTransform`, n = 6), 36 multiplications per output
-/// tile instead of 144: 4× fewer FLOPs in the GEMMs, plus transforms that are GEMMs too.
+/// The convolutions Winograd's minimal filtering (`WinogradTransform`) computes, each as a
+/// stride-1 correlation with a small kernel on a virtual image (`TileMap`):
+public enum WinogradLayout: Equatable, Sendable {
+    /// Conv2d, stride 1, r×r (3 or 4), padding P: F(4×4, 3×3) or F(3×3, 4×4) on the image.
+    case convolution(kernel: Int, padding: Int)
+    /// Conv2d 4×4, stride 2, padding 1: y[i] = Σ_a W[a]·x[2i − 1 + a] splits by the parity p
+    /// of a = 2α + p into a 2×2 correlation over 4·C virtual channels, (c, p, q) at
+    /// (U, V) ↦ x[c, 2U + p − 1, 2V + q − 1], with W'[o, (c, p, q), α, β] = W[o, c, 2α + p, 2β + q].
+    /// F(4×4, 2×2).
+    case stridedConvolution
+    /// ConvTranspose2d 4×4, stride 2, padding 1: output row Y = 2t − p′ of parity p′ is a
+    /// 2×2 correlation of x (padded by 1) at t, taps α ↦ a = 3 − p′ − 2α: one correlation with
+    /// 4·OC virtual output channels (o, p′, q′), W'[(o, p′, q′), c, α, β] = W[c, o, 3 − p′ − 2α,
+    /// 3 − q′ − 2β]. F(5×5, 2×2).
+    case transposedConvolution
+}
+
+/// Conv2d's and ConvTranspose2d's Winograd path (`WinogradLayout`): 36 or 25
+/// multiplications per output tile instead of 144 or 64, in GEMMs; the transforms are GEMMs
+/// too. With the batch's N·T tiles as columns (`WinogradTiling`), K′ and C′ the virtual
+/// output and input channels, and one matrix per transform position ξ (n² of them):
 ///
-/// With the batch's N·T tiles as columns (`WinogradTiling`) and one matrix per transform
-/// position ξ (n² of them):
-///
-///     forward   U = kron(G) · Wᵀ           (n², OC·C)   W viewed as (OC·C, r²)
-///               V = kron(Bᵀ) · tiles(x)    (n², C·NT)   kept for dW
-///               M_ξ = U_ξ · V_ξ            (OC, NT)
-///               y = place(kron(Aᵀ) · M)    (N, OC, OH, OW)
+///     forward   U = kron(G) · W′ᵀ          (n², K′·C′)  W′ viewed as (K′·C′, r²)
+///               V = kron(Bᵀ) · tiles(x)    (n², C′·NT)
+///               M_ξ = U_ξ · V_ξ            (K′, NT)
+///               y = place(kron(Aᵀ) · M)
 ///     backward  dM = kron(Aᵀ)ᵀ · collect(dy)
 ///               dx = scatter(kron(Bᵀ)ᵀ · [U_ξᵀ · dM_ξ]ξ)
-///               dW += [dM_ξ · V_ξᵀ]ξᵀ · kron(G)
+///               dW′ = [dM_ξ · V_ξᵀ]ξᵀ · kron(G)   (V recomputed from x)
 ///
 /// The backward pass is the exact adjoint of the forward one, and the forward one equals
-/// the convolution, so the gradients are the convolution's within float rounding.
+/// the convolution, so the gradients are the convolution's within float rounding (about
+/// 2·10⁻⁶ of each tensor's largest magnitude, against 5·10⁻⁷ for unfolding).
+///
+/// All buffers are shared by a network's layers (`WinogradWorkspace`, and the unfolding
+/// workspace): U stays from a layer's forward to its backward only if no other Winograd
+/// layer ran in between, otherwise backward transforms the weights again (a few ms, against
+/// keeping n²/r² times every layer's weights).
 final class WinogradConvolution {
+    let layout: WinogradLayout
     let transform: WinogradTransform
-    let inputChannels: Int, outputChannels: Int, kernel: Int, padding: Int
-    /// U of the current weights (n², OC·C), or dU after a weight gradient (`hasU` false).
-    private let u = TensorBuffer()
-    private var hasU = false
-    /// V of the last forward's input (n², C·NT): dW needs it.
-    private let v = TensorBuffer()
-    /// M, dM or the input tiles' gradient: (n², max(OC, C)·NT).
-    private let products = TensorBuffer()
-    /// Tiles before and after their transforms; may be a workspace shared between layers.
+    /// The real layer's channels.
+    let inputChannels: Int, outputChannels: Int
+    /// C′ and K′.
+    let virtualInputs: Int, virtualOutputs: Int
+    /// r, the virtual kernel.
+    let kernel: Int
+    /// U (n², K′·C′), when `shared.weightsOwner` is this layer.
+    private let u: TensorBuffer
+    private let shared: WinogradWorkspace
+    /// Tiles before and after their transforms, W′ and dW′.
     private let scratch: TensorBuffer
-    private(set) var tiling: WinogradTiling?
+    /// V, then M, dM or the input tiles' gradient.
+    private let products: TensorBuffer
 
-    init(_ inputChannels: Int, _ outputChannels: Int, kernel: Int, padding: Int, workspace: TensorBuffer) {
-        precondition(kernel == 3 || kernel == 4, "Winograd convolution takes 3×3 or 4×4 kernels")
-        transform = WinogradTransform(outputTile: 7 - kernel, kernel: kernel)
-        (self.inputChannels, self.outputChannels, self.kernel, self.padding) = (inputChannels, outputChannels, kernel, padding)
+    init(_ layout: WinogradLayout, inputChannels: Int, outputChannels: Int, workspace: TensorBuffer,
+         shared: WinogradWorkspace) {
+        self.layout = layout
+        (self.inputChannels, self.outputChannels) = (inputChannels, outputChannels)
+        switch layout {
+        case .convolution(let r, _):
+            precondition(r == 3 || r == 4, "Winograd convolution takes 3×3 or 4×4 kernels")
+            transform = WinogradTransform(outputTile: 7 - r, kernel: r)
+            (virtualInputs, virtualOutputs) = (inputChannels, outputChannels)
+        case .stridedConvolution:
+            transform = WinogradTransform(outputTile: 4, kernel: 2)
+            (virtualInputs, virtualOutputs) = (4 * inputChannels, outputChannels)
+        case .transposedConvolution:
+            transform = WinogradTransform(outputTile: 5, kernel: 2)
+            (virtualInputs, virtualOutputs) = (inputChannels, 4 * outputChannels)
+        }
+        kernel = transform.r
         scratch = workspace
+        self.shared = shared
+        (u, products) = (shared.weights, shared.products)
+    }
+
+    /// Whether `u` holds this layer's U.
+    private var hasU: Bool {
+        get { shared.weightsOwner == ObjectIdentifier(self) }
+        set { shared.weightsOwner = newValue ? ObjectIdentifier(self) : nil }
+    }
+
+    /// The virtual images of input and output and their tiling for an input of shape `x`.
+    struct Plan {
+        let input: TileMap, output: TileMap, tiling: WinogradTiling
+    }
+
+    func plan(for x: Shape, output y: Shape) -> Plan {
+        let m = transform.m
+        switch layout {
+        case .convolution(let r, let p):
+            return Plan(input: TileMap(channels: x.c, height: x.h, width: x.w, origin: p),
+                        output: TileMap(channels: y.c, height: y.h, width: y.w, origin: 0),
+                        tiling: WinogradTiling(batch: x.n, outHeight: x.h + 2 * p - r + 1, outWidth: x.w + 2 * p - r + 1,
+                                               kernel: r, outputTile: m))
+        case .stridedConvolution:
+            return Plan(input: TileMap(channels: x.c, height: x.h, width: x.w, phases: 2, origin: 1),
+                        output: TileMap(channels: y.c, height: y.h, width: y.w, origin: 0),
+                        tiling: WinogradTiling(batch: x.n, outHeight: y.h, outWidth: y.w, kernel: 2, outputTile: m))
+        case .transposedConvolution:
+            return Plan(input: TileMap(channels: x.c, height: x.h, width: x.w, origin: 1),
+                        output: TileMap(channels: y.c, height: y.h, width: y.w, phases: 2, phaseSign: -1, origin: 0),
+                        tiling: WinogradTiling(batch: x.n, outHeight: x.h + 1, outWidth: x.w + 1, kernel: 2, outputTile: m))
+        }
+    }
+
+    /// Whether Winograd beats unfolding on this shape (measured with `pix2pix bench-layers`):
+    /// enough channels that the tile transforms are small next to the GEMMs, and enough
+    /// tiles that the weight transform is.
+    func pays(for x: Shape, output y: Shape) -> Bool {
+        min(virtualInputs, virtualOutputs) >= 32 && plan(for: x, output: y).tiling.tiles >= 64
     }
 
     private var positions: Int { transform.n * transform.n }
-    private var kernels: Int { outputChannels * inputChannels }
+    private var kernels: Int { virtualOutputs * virtualInputs }
 
-    /// y (N, OC, OH, OW) = x (N, C, H, W) ⋆ W (OC, C, r, r), without bias.
-    func forward(_ x: Tensor, weight: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
-        let g = WinogradTiling(batch: x.shape.n, channels: inputChannels, height: x.shape.h, width: x.shape.w,
-                               kernel: kernel, padding: padding, outputTile: transform.m)
-        tiling = g
-        transformWeights(weight)
-        let nn = positions, nt = g.tiles, c = inputChannels, oc = outputChannels
-        let tiles = scratch.view(Shape(1, nn, c, nt)).data
-        gatherTiles(x.data, g, tiles)
-        let v = self.v.view(Shape(1, nn, c, nt)).data
-        sgemm(m: nn, n: c * nt, k: nn, a: transform.input.base, lda: nn, b: tiles, ldb: c * nt, c: v, ldc: c * nt)
-        let m = products.view(Shape(1, nn, max(oc, c), nt)).data
-        for xi in 0..<nn {
-            sgemm(m: oc, n: nt, k: c, a: u.base + xi * kernels, lda: c, b: v + xi * c * nt, ldb: nt,
-                  c: m + xi * oc * nt, ldc: nt)
-        }
+    /// y = the convolution of x with `weight` (the real layer's layout), without bias.
+    func forward(_ x: Tensor, weight: UnsafePointer<Float>, into y: Tensor) {
+        let plan = plan(for: x.shape, output: y.shape)
+        let nn = positions, nt = plan.tiling.tiles, c = virtualInputs, k = virtualOutputs
+        transformWeights(weight, staging: scratch.view(Shape(1, 1, kernels, 4)).data)
+        let v = transformInput(x, plan, tiles: scratch.view(Shape(1, 1, nn, c * nt)).data)
+        let m = scratch.view(Shape(1, nn, k, nt)).data
+        sgemmBatch(count: nn, m: k, n: nt, k: c, a: u.base, lda: c, strideA: kernels, b: v, ldb: nt, strideB: c * nt,
+                   c: m, ldc: nt, strideC: k * nt)
         let mm = transform.m * transform.m
-        let out = scratch.view(Shape(1, mm, oc, nt)).data
-        sgemm(m: mm, n: oc * nt, k: nn, a: transform.output.base, lda: nn, b: m, ldb: oc * nt, c: out, ldc: oc * nt)
-        var og = g
-        og.channels = oc
-        placeTiles(out, og, y)
+        let out = products.view(Shape(1, mm, k, nt)).data
+        sgemm(m: mm, n: k * nt, k: nn, a: transform.output.base, lda: nn, b: m, ldb: k * nt, c: out, ldc: k * nt)
+        placeTiles(out, plan.output, plan.tiling, y.data)
     }
 
-    /// U = kron(G) · Wᵀ.
-    private func transformWeights(_ weight: UnsafePointer<Float>) {
+    /// V = kron(Bᵀ) · tiles(x), into `products`; the tiles go to `tiles` (n², C′·NT).
+    private func transformInput(_ x: Tensor, _ plan: Plan, tiles: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
+        let nn = positions, columns = virtualInputs * plan.tiling.tiles
+        gatherTiles(x.data, plan.input, plan.tiling, tiles)
+        let v = products.view(Shape(1, 1, nn, columns)).data
+        sgemm(m: nn, n: columns, k: nn, a: transform.input.base, lda: nn, b: tiles, ldb: columns, c: v, ldc: columns)
+        return v
+    }
+
+    /// U = kron(G) · W′ᵀ; W′ is staged in `staging` (K′·C′·r² floats) unless it is W.
+    private func transformWeights(_ weight: UnsafePointer<Float>, staging: UnsafeMutablePointer<Float>) {
         let rr = kernel * kernel
+        let w = virtualWeights(weight, staging: staging)
         let u = self.u.view(Shape(1, 1, positions, kernels)).data
-        sgemm(transB: true, m: positions, n: kernels, k: rr, a: transform.kernel.base, lda: rr,
-              b: weight, ldb: rr, c: u, ldc: kernels)
+        sgemm(transB: true, m: positions, n: kernels, k: rr, a: transform.kernel.base, lda: rr, b: w, ldb: rr,
+              c: u, ldc: kernels)
         hasU = true
     }
 
-    /// dM = kron(Aᵀ)ᵀ · collect(dy), into `products`.
-    private func productGradient(_ dy: UnsafePointer<Float>, _ g: WinogradTiling) -> UnsafeMutablePointer<Float> {
-        let nn = positions, mm = transform.m * transform.m, oc = outputChannels, nt = g.tiles
-        var og = g
-        og.channels = oc
-        let dyTiles = scratch.view(Shape(1, mm, oc, nt)).data
-        collectTiles(dy, og, dyTiles)
-        let dm = products.view(Shape(1, nn, max(oc, inputChannels), nt)).data
-        sgemm(transA: true, m: nn, n: oc * nt, k: mm, a: transform.output.base, lda: nn, b: dyTiles, ldb: oc * nt,
-              c: dm, ldc: oc * nt)
-        return dm
+    /// Backward for the last forward's input x and output gradient dy: dx (overwritten)
+    /// and dW (accumulated into `grad`), either or both.
+    func backward(_ dy: Tensor, input x: Tensor, weight: UnsafePointer<Float>,
+                  inputGradient dx: Tensor?, weightGradient grad: UnsafeMutablePointer<Float>?) {
+        let plan = plan(for: x.shape, output: dy.shape)
+        let nn = positions, mm = transform.m * transform.m, nt = plan.tiling.tiles, c = virtualInputs, k = virtualOutputs
+        // dM = kron(Aᵀ)ᵀ · collect(dy), kept in `scratch` beside the other buffers' uses:
+        // [dM | dV or dY tiles].
+        let dmCount = nn * k * nt
+        let dyTiles = products.view(Shape(1, 1, mm, k * nt)).data
+        collectTiles(dy.data, plan.output, plan.tiling, dyTiles)
+        let work = scratch.view(Shape(1, 1, 1, dmCount + nn * max(c * nt, kernels))).data
+        let dm = work
+        sgemm(transA: true, m: nn, n: k * nt, k: mm, a: transform.output.base, lda: nn, b: dyTiles, ldb: k * nt,
+              c: dm, ldc: k * nt)
+        let rest = work + dmCount
+        if let dx {
+            if !hasU { transformWeights(weight, staging: rest) }
+            sgemmBatch(count: nn, transA: true, m: c, n: nt, k: k, a: u.base, lda: c, strideA: kernels,
+                       b: dm, ldb: nt, strideB: k * nt, c: rest, ldc: nt, strideC: c * nt)
+            let dTiles = products.view(Shape(1, 1, nn, c * nt)).data
+            sgemm(transA: true, m: nn, n: c * nt, k: nn, a: transform.input.base, lda: nn, b: rest, ldb: c * nt,
+                  c: dTiles, ldc: c * nt)
+            scatterTiles(dTiles, plan.input, plan.tiling, dx.data)
+        }
+        if let grad {
+            // V again (cheaper than keeping it per layer), into `products`.
+            let v = transformInput(x, plan, tiles: rest)
+            let du = u.view(Shape(1, 1, nn, kernels)).data
+            hasU = false
+            sgemmBatch(count: nn, transB: true, m: k, n: c, k: nt, a: dm, lda: nt, strideA: k * nt,
+                       b: v, ldb: nt, strideB: c * nt, c: du, ldc: c, strideC: kernels)
+            let rr = kernel * kernel
+            if case .convolution = layout {
+                sgemm(transA: true, m: kernels, n: rr, k: nn, a: du, lda: kernels, b: transform.kernel.base, ldb: rr,
+                      beta: 1, c: grad, ldc: rr)
+            } else {
+                let dw = rest
+                sgemm(transA: true, m: kernels, n: rr, k: nn, a: du, lda: kernels, b: transform.kernel.base, ldb: rr,
+                      c: dw, ldc: rr)
+                permuteWeights(dw, grad, toVirtual: false)
+            }
+        }
     }
 
-    /// dx (N, C, H, W) for the last forward's input, overwritten.
-    func inputGradient(_ dy: UnsafePointer<Float>, weight: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>) {
-        guard let g = tiling else { preconditionFailure("Winograd backward before forward") }
-        if !hasU { transformWeights(weight) }
-        let nn = positions, nt = g.tiles, c = inputChannels, oc = outputChannels
-        let dm = productGradient(dy, g)
-        let dv = scratch.view(Shape(1, nn, c, nt)).data
-        for xi in 0..<nn {
-            sgemm(transA: true, m: c, n: nt, k: oc, a: u.base + xi * kernels, lda: c, b: dm + xi * oc * nt, ldb: nt,
-                  c: dv + xi * c * nt, ldc: nt)
-        }
-        let dTiles = products.view(Shape(1, nn, max(oc, c), nt)).data
-        sgemm(transA: true, m: nn, n: c * nt, k: nn, a: transform.input.base, lda: nn, b: dv, ldb: c * nt,
-              c: dTiles, ldc: c * nt)
-        scatterTiles(dTiles, g, dx)
+    /// W′ (K′·C′, r²): the weights themselves for a stride-1 convolution, else a permuted
+    /// copy in `staging`.
+    private func virtualWeights(_ weight: UnsafePointer<Float>, staging: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        if case .convolution = layout { return weight }
+        permuteWeights(UnsafeMutablePointer(mutating: weight), staging, toVirtual: true)
+        return UnsafePointer(staging)
     }
 
-    /// dW (OC, C, r, r) += the last forward's weight gradient. Overwrites U with dU (the next
-    /// input gradient recomputes U), which saves a buffer of n²·OC·C floats.
-    func accumulateWeightGradient(_ dy: UnsafePointer<Float>, into grad: UnsafeMutablePointer<Float>) {
-        guard let g = tiling else { preconditionFailure("Winograd backward before forward") }
-        let nn = positions, nt = g.tiles, c = inputChannels, oc = outputChannels, rr = kernel * kernel
-        let dm = productGradient(dy, g)
-        let du = u.view(Shape(1, 1, nn, kernels)).data
-        hasU = false
-        for xi in 0..<nn {
-            sgemm(transB: true, m: oc, n: c, k: nt, a: dm + xi * oc * nt, lda: nt, b: v.base + xi * c * nt, ldb: nt,
-                  c: du + xi * kernels, ldc: c)
+    /// Copies the real 4×4 kernels into W′ (`toVirtual`), or adds W′'s gradient back onto
+    /// the real layout: `real` is the layer's weight or gradient, `virtual` W′ or dW′.
+    private func permuteWeights(_ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, toVirtual: Bool) {
+        let (real, virtual) = toVirtual ? (a, b) : (b, a)
+        parallelChunks(inputChannels * outputChannels, minimumChunk: 1 << 10,
+                       KernelPermutation(layout: layout, inputChannels: inputChannels, outputChannels: outputChannels,
+                                         real: real, virtual: virtual, toVirtual: toVirtual))
+    }
+}
+
+/// Buffers the Winograd layers of a network share (they run one at a time): the transformed
+/// weights of the layer that transformed last, and the transformed tiles and products.
+public final class WinogradWorkspace {
+    let weights = TensorBuffer()
+    var weightsOwner: ObjectIdentifier?
+    let products = TensorBuffer()
+    public init() {}
+}
+
+/// One real 4×4 kernel per index ↔ its four 2×2 pieces in W′ (see `WinogradLayout`): tap j
+/// of kernel `index` is W′ entry base(index) + offsets[j].
+private struct KernelPermutation: ChunkTask {
+    let strided: Bool
+    let inputChannels: Int, outputChannels: Int
+    let real: UnsafeMutablePointer<Float>, virtual: UnsafeMutablePointer<Float>
+    let toVirtual: Bool
+    let offsets: SIMD16<Int32>
+
+    init(layout: WinogradLayout, inputChannels: Int, outputChannels: Int,
+         real: UnsafeMutablePointer<Float>, virtual: UnsafeMutablePointer<Float>, toVirtual: Bool) {
+        strided = layout == .stridedConvolution
+        (self.inputChannels, self.outputChannels) = (inputChannels, outputChannels)
+        (self.real, self.virtual, self.toVirtual) = (real, virtual, toVirtual)
+        var offsets = SIMD16<Int32>()
+        for p in 0..<2 { for q in 0..<2 { for alpha in 0..<2 { for beta in 0..<2 {
+            if strided {
+                // Real [o, c, 2α + p, 2β + q] → virtual [o, (c, p, q), α, β]: within the kernel.
+                offsets[(2 * alpha + p) * 4 + 2 * beta + q] = Int32((p * 2 + q) * 4 + alpha * 2 + beta)
+            } else {
+                // Real [c, o, 3 − p′ − 2α, 3 − q′ − 2β] → virtual [(o, p′, q′), c, α, β].
+                offsets[(3 - p - 2 * alpha) * 4 + 3 - q - 2 * beta] = Int32((p * 2 + q) * 4 * inputChannels + alpha * 2 + beta)
+            }
+        } } } }
+        self.offsets = offsets
+    }
+
+    func run(_ range: Range<Int>) {
+        let C = inputChannels, O = outputChannels
+        for index in range {
+            let w = real + index * 16
+            // Strided: index = o·C + c, so the kernel stays in place; transposed: index = c·O + o.
+            let v = virtual + (strided ? index * 16 : (index % O) * 16 * C + (index / O) * 4)
+            if toVirtual {
+                for j in 0..<16 { v[Int(offsets[j])] = w[j] }
+            } else {
+                for j in 0..<16 { w[j] += v[Int(offsets[j])] }
+            }
         }
-        sgemm(transA: true, m: kernels, n: rr, k: nn, a: du, lda: kernels, b: transform.kernel.base, ldb: rr,
-              beta: 1, c: grad, ldc: rr)
     }
 }

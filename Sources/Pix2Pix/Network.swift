@@ -59,8 +59,8 @@ public final class Network {
     let progress: GradientProgress
     public let batchNorms: [BatchNorm2d]
     public let dropouts: [Dropout]
-    public let convolutions: [Conv2d]
-    /// How every Conv2d computes (`Conv2d.Algorithm`; tests compare each with PyTorch).
+    public let convolutions: [any Convolution]
+    /// How every convolution computes (`Conv2d.Algorithm`; tests compare each with PyTorch).
     public var convolutionAlgorithm = Conv2d.Algorithm.automatic {
         didSet { for c in convolutions { c.algorithm = convolutionAlgorithm } }
     }

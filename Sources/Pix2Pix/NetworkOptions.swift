@@ -18,10 +18,12 @@ public struct NetworkContext {
     public let random: RandomStream
     /// One im2col workspace shared by all convolutions of the network (they run one at a time).
     public let workspace = TensorBuffer()
+    /// The Winograd convolutions' shared buffers.
+    public let winograd = WinogradWorkspace()
     /// Told, during backward, from which arena offset on the gradients are final.
     public let progress = GradientProgress()
-    /// Every Conv2d of the network, in build order (`Network.convolutionAlgorithm`).
-    public let convolutions = Registry<Conv2d>()
+    /// Every convolution of the network, in build order (`Network.convolutionAlgorithm`).
+    public let convolutions = ConvolutionRegistry()
 
     public init(arena: ParameterArena, norm: NormKind, random: RandomStream) {
         self.arena = arena
@@ -42,12 +44,12 @@ public final class GradientProgress {
     @inlinable public func finished(from offset: Int) { callback?(offset) }
 }
 
-/// The layers of one kind a network registers while it builds itself.
-public final class Registry<Layer: AnyObject> {
-    public private(set) var all: [Layer] = []
+/// The convolutions a network registers while it builds itself.
+public final class ConvolutionRegistry {
+    public private(set) var all: [any Convolution] = []
     public init() {}
     /// Registers `layer` and returns it.
-    @discardableResult public func add(_ layer: Layer) -> Layer {
+    @discardableResult public func add<L: Convolution>(_ layer: L) -> L {
         all.append(layer)
         return layer
     }

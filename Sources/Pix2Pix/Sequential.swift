@@ -37,14 +37,14 @@ public final class Sequential {
 
     public func conv(_ c: Int, _ o: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool) {
         append(.conv(context.convolutions.add(Conv2d(c, o, kernelSize: kernel, stride: stride, padding: padding, bias: bias,
-                                                     name: nextName, arena: context.arena, workspace: context.workspace))))
+                                                     name: nextName, arena: context.arena, workspace: context.workspace, winogradWorkspace: context.winograd))))
     }
 
     public func convTranspose(_ c: Int, _ o: Int, kernel: Int, stride: Int, padding: Int,
                               outputPadding: Int = 0, bias: Bool) {
         append(.convTranspose(ConvTranspose2d(c, o, kernelSize: kernel, stride: stride, padding: padding,
                                               outputPadding: outputPadding, bias: bias, name: nextName,
-                                              arena: context.arena, workspace: context.workspace)))
+                                              arena: context.arena, workspace: context.workspace, winogradWorkspace: context.winograd)))
     }
 
     /// The configured normalisation over `channels` (or Identity for `none`).

@@ -46,35 +46,35 @@ final class UNetBlock {
         switch kind {
         case .outermost:
             downReLU = nil
-            downConv = context.convolutions.add(Conv2d(input, inner, kernelSize: 4, stride: 2, padding: 1, bias: bias, name: "\(seq).0", arena: arena, workspace: context.workspace))
+            downConv = context.convolutions.add(Conv2d(input, inner, kernelSize: 4, stride: 2, padding: 1, bias: bias, name: "\(seq).0", arena: arena, workspace: context.workspace, winogradWorkspace: context.winograd))
             downNorm = Sequential(name: seq, context: context)
             submodule = UNetBlock(depth: depth + 1, downs: downs, inputChannels: inputChannels,
                                   outputChannels: outputChannels, ngf: ngf, dropout: useDropout,
                                   name: "\(seq).1", context: context)
-            upConv = ConvTranspose2d(inner * 2, outer, kernelSize: 4, stride: 2, padding: 1, bias: true,
-                                     name: "\(seq).3", arena: arena, workspace: context.workspace)
+            upConv = context.convolutions.add(ConvTranspose2d(inner * 2, outer, kernelSize: 4, stride: 2, padding: 1, bias: true,
+                                     name: "\(seq).3", arena: arena, workspace: context.workspace, winogradWorkspace: context.winograd))
             upNorm = Sequential(name: seq, context: context)
             tanh = Tanh(inPlaceBackward: true)
             dropout = nil
         case .innermost:
             downReLU = LeakyReLU(negativeSlope: 0.2, inPlace: true)
-            downConv = context.convolutions.add(Conv2d(input, inner, kernelSize: 4, stride: 2, padding: 1, bias: bias, name: "\(seq).1", arena: arena, workspace: context.workspace))
+            downConv = context.convolutions.add(Conv2d(input, inner, kernelSize: 4, stride: 2, padding: 1, bias: bias, name: "\(seq).1", arena: arena, workspace: context.workspace, winogradWorkspace: context.winograd))
             downNorm = Sequential(name: seq, context: context)
             submodule = nil
-            upConv = ConvTranspose2d(inner, outer, kernelSize: 4, stride: 2, padding: 1, bias: bias,
-                                     name: "\(seq).3", arena: arena, workspace: context.workspace)
+            upConv = context.convolutions.add(ConvTranspose2d(inner, outer, kernelSize: 4, stride: 2, padding: 1, bias: bias,
+                                     name: "\(seq).3", arena: arena, workspace: context.workspace, winogradWorkspace: context.winograd))
             upNorm = UNetBlock.norm(outer, at: 4, seq, context)
             tanh = nil
             dropout = nil
         case .middle:
             downReLU = LeakyReLU(negativeSlope: 0.2, inPlace: true)
-            downConv = context.convolutions.add(Conv2d(input, inner, kernelSize: 4, stride: 2, padding: 1, bias: bias, name: "\(seq).1", arena: arena, workspace: context.workspace))
+            downConv = context.convolutions.add(Conv2d(input, inner, kernelSize: 4, stride: 2, padding: 1, bias: bias, name: "\(seq).1", arena: arena, workspace: context.workspace, winogradWorkspace: context.winograd))
             downNorm = UNetBlock.norm(inner, at: 2, seq, context)
             submodule = UNetBlock(depth: depth + 1, downs: downs, inputChannels: inputChannels,
                                   outputChannels: outputChannels, ngf: ngf, dropout: useDropout,
                                   name: "\(seq).3", context: context)
-            upConv = ConvTranspose2d(inner * 2, outer, kernelSize: 4, stride: 2, padding: 1, bias: bias,
-                                     name: "\(seq).5", arena: arena, workspace: context.workspace)
+            upConv = context.convolutions.add(ConvTranspose2d(inner * 2, outer, kernelSize: 4, stride: 2, padding: 1, bias: bias,
+                                     name: "\(seq).5", arena: arena, workspace: context.workspace, winogradWorkspace: context.winograd))
             upNorm = UNetBlock.norm(outer, at: 6, seq, context)
             tanh = nil
             // Only the (8ngf, 8ngf) levels between depth 4 and the innermost carry dropout.

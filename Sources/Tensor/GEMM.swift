@@ -50,6 +50,38 @@ private struct GEMMParts: PoolTask {
     }
 }
 
+/// `count` independent GEMMs of one shape, product i on a + i·strideA, b + i·strideB and
+/// c + i·strideC (Winograd's one product per transform position): whole products go to the
+/// threads, each a single-threaded OpenBLAS call, instead of splitting each small product.
+public func sgemmBatch(
+    count: Int, transA: Bool = false, transB: Bool = false,
+    m: Int, n: Int, k: Int,
+    a: UnsafePointer<Float>, lda: Int, strideA: Int,
+    b: UnsafePointer<Float>, ldb: Int, strideB: Int,
+    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int
+) {
+    let batch = GEMMBatch(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, strideA: strideA,
+                          b: b, ldb: ldb, strideB: strideB, beta: beta, c: c, ldc: ldc, strideC: strideC, count: count)
+    let parts = min(ComputePool.shared.threads, count)
+    if parts <= 1 { batch.run(part: 0, of: 1) } else { ComputePool.shared.run(parts: parts, batch) }
+}
+
+/// Products part, part + parts, … of a `sgemmBatch`.
+private struct GEMMBatch: PoolTask {
+    let transA: Bool, transB: Bool
+    let m: Int, n: Int, k: Int
+    let a: UnsafePointer<Float>, lda: Int, strideA: Int
+    let b: UnsafePointer<Float>, ldb: Int, strideB: Int
+    let beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int
+    let count: Int
+
+    func run(part: Int, of parts: Int) {
+        for i in Swift.stride(from: part, to: count, by: parts) {
+            sgemmPart(transA, transB, m, n, k, 1, a + i * strideA, lda, b + i * strideB, ldb, beta, c + i * strideC, ldc)
+        }
+    }
+}
+
 private func sgemmPart(
     _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,

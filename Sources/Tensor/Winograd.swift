@@ -79,22 +79,39 @@ private func inverse(_ x: [[Double]]) -> [[Double]] {
     return a.map { Array($0[n...]) }
 }
 
-/// How a batch of (C, H, W) planes is cut into Winograd tiles: output tile (th, tw) of
-/// sample s is column t = s·T + th·TW + tw (T = TH·TW tiles a sample) and reads the n×n
-/// input tile whose corner is (th·m − P, tw·m − P), zero outside the image.
+/// Where the pixels of a Winograd correlation's input or output live in a real tensor of
+/// (N, C, H, W). The correlation may run on a virtual image: pixel (U, V) of virtual channel
+/// k = c·S² + p·S + q is real pixel (S·U + σ·p − P, S·V + σ·q − P) of channel c, zero (or
+/// dropped) outside the real image. S = 1 is the plain case (k = c, pixel (U − P, V − P));
+/// S = 2 splits a stride-2 layer into its four phases (`WinogradConvolution`).
+public struct TileMap: Equatable, Sendable {
+    public let channels: Int, height: Int, width: Int
+    /// S, the real pixels between two virtual ones.
+    public let phases: Int
+    /// σ, +1 or −1: the direction a phase moves its pixels.
+    public let phaseSign: Int
+    /// P, the real offset of virtual pixel 0.
+    public let origin: Int
+
+    public init(channels: Int, height: Int, width: Int, phases: Int = 1, phaseSign: Int = 1, origin: Int) {
+        (self.channels, self.height, self.width) = (channels, height, width)
+        (self.phases, self.phaseSign, self.origin) = (phases, phaseSign, origin)
+    }
+
+    /// Virtual channels, S²·C.
+    @inlinable public var virtualChannels: Int { phases * phases * channels }
+}
+
+/// How a batch is cut into Winograd tiles: output tile (th, tw) of sample s is column
+/// t = s·T + th·TW + tw (T = TH·TW tiles a sample); it reads the n×n virtual input tile and
+/// writes the m×m virtual output tile whose corners are at (th·m, tw·m).
 public struct WinogradTiling: Equatable, Sendable {
-    public let batch: Int, height: Int, width: Int
-    /// Channels of the planes being tiled (the input's, or the output's for `placeTiles`).
-    public var channels: Int
-    public let padding: Int, m: Int, n: Int
-    public let outHeight: Int, outWidth: Int
+    public let batch: Int, m: Int, n: Int
     public let tilesHigh: Int, tilesWide: Int
 
-    public init(batch: Int, channels: Int, height: Int, width: Int, kernel r: Int, padding: Int, outputTile m: Int) {
-        (self.batch, self.channels, self.height, self.width) = (batch, channels, height, width)
-        (self.padding, self.m, self.n) = (padding, m, m + r - 1)
-        outHeight = height + 2 * padding - r + 1
-        outWidth = width + 2 * padding - r + 1
+    /// Tiles covering a virtual output of outHeight × outWidth.
+    public init(batch: Int, outHeight: Int, outWidth: Int, kernel r: Int, outputTile m: Int) {
+        (self.batch, self.m, self.n) = (batch, m, m + r - 1)
         tilesHigh = (outHeight + m - 1) / m
         tilesWide = (outWidth + m - 1) / m
     }
@@ -105,78 +122,81 @@ public struct WinogradTiling: Equatable, Sendable {
     @inlinable public var tiles: Int { batch * tilesPerSample }
 }
 
-/// tiles[(a, b), c, t] = x[s, c, th·m − P + a, tw·m − P + b] for tile t = (s, th, tw), zero
-/// outside the image: x is (N, C, H, W), tiles is (n², C, N·T).
-public func gatherTiles(_ x: UnsafePointer<Float>, _ g: WinogradTiling, _ tiles: UnsafeMutablePointer<Float>) {
-    parallelChunks(g.batch * g.channels, minimumChunk: 4, TileCopy(g: g, image: UnsafeMutablePointer(mutating: x),
-                                                                    tiles: tiles, side: g.n, origin: g.padding,
-                                                                    extent: (g.height, g.width), mode: .gather))
+/// tiles[(a, b), k, t] = virtual input pixel (th·m + a, tw·m + b) of channel k of sample s
+/// for tile t = (s, th, tw), zero outside the image: x is (N, C, H, W) as `map` says,
+/// tiles is (n², k, N·T).
+public func gatherTiles(_ x: UnsafePointer<Float>, _ map: TileMap, _ g: WinogradTiling, _ tiles: UnsafeMutablePointer<Float>) {
+    copyTiles(UnsafeMutablePointer(mutating: x), map, g, side: g.n, tiles, .gather)
 }
 
-/// The adjoint of `gatherTiles`: dx (N, C, H, W) = Σ of every tile's (a, b) entries at the
+/// The adjoint of `gatherTiles`: dx (N, C, H, W) = the sum of every tile's entries at the
 /// pixels they were read from (tiles overlap by r − 1); dx is overwritten.
-public func scatterTiles(_ tiles: UnsafePointer<Float>, _ g: WinogradTiling, _ dx: UnsafeMutablePointer<Float>) {
-    dx.update(repeating: 0, count: g.batch * g.channels * g.height * g.width)
-    parallelChunks(g.batch * g.channels, minimumChunk: 4, TileCopy(g: g, image: dx, tiles: UnsafeMutablePointer(mutating: tiles),
-                                                                    side: g.n, origin: g.padding,
-                                                                    extent: (g.height, g.width), mode: .add))
+public func scatterTiles(_ tiles: UnsafePointer<Float>, _ map: TileMap, _ g: WinogradTiling, _ dx: UnsafeMutablePointer<Float>) {
+    dx.update(repeating: 0, count: g.batch * map.channels * map.height * map.width)
+    copyTiles(dx, map, g, side: g.n, UnsafeMutablePointer(mutating: tiles), .add)
 }
 
-/// y[s, c, th·m + i, tw·m + j] = tiles[(i, j), c, t] for the pixels inside the output (the
-/// last row and column of tiles may overhang it): tiles is (m², C, N·T), y is (N, C, OH, OW)
-/// and `channels` of g is y's.
-public func placeTiles(_ tiles: UnsafePointer<Float>, _ g: WinogradTiling, _ y: UnsafeMutablePointer<Float>) {
-    parallelChunks(g.batch * g.channels, minimumChunk: 4, TileCopy(g: g, image: y, tiles: UnsafeMutablePointer(mutating: tiles),
-                                                                    side: g.m, origin: 0,
-                                                                    extent: (g.outHeight, g.outWidth), mode: .store))
+/// y = tiles[(i, j), k, t] at virtual output pixel (th·m + i, tw·m + j) of channel k, for the
+/// pixels inside y (the last row and column of tiles may overhang it): tiles is
+/// (m², k, N·T), y is (N, C, H, W) as `map` says.
+public func placeTiles(_ tiles: UnsafePointer<Float>, _ map: TileMap, _ g: WinogradTiling, _ y: UnsafeMutablePointer<Float>) {
+    copyTiles(y, map, g, side: g.m, UnsafeMutablePointer(mutating: tiles), .store)
 }
 
-/// The adjoint of `placeTiles`: tiles[(i, j), c, t] = dy[s, c, th·m + i, tw·m + j], zero
-/// where the tile overhangs the output.
-public func collectTiles(_ dy: UnsafePointer<Float>, _ g: WinogradTiling, _ tiles: UnsafeMutablePointer<Float>) {
-    parallelChunks(g.batch * g.channels, minimumChunk: 4, TileCopy(g: g, image: UnsafeMutablePointer(mutating: dy),
-                                                                    tiles: tiles, side: g.m, origin: 0,
-                                                                    extent: (g.outHeight, g.outWidth), mode: .gather))
+/// The adjoint of `placeTiles`: tiles[(i, j), k, t] = dy at the pixel the entry was placed at,
+/// zero where the tile overhangs the output.
+public func collectTiles(_ dy: UnsafePointer<Float>, _ map: TileMap, _ g: WinogradTiling, _ tiles: UnsafeMutablePointer<Float>) {
+    copyTiles(UnsafeMutablePointer(mutating: dy), map, g, side: g.m, tiles, .gather)
 }
 
-/// Moves side×side tiles (corner (th·m − origin, tw·m − origin), stepping m) between an image
-/// of `extent` and the tile matrix, one (sample, channel) plane per index: `.gather` copies
+private func copyTiles(_ image: UnsafeMutablePointer<Float>, _ map: TileMap, _ g: WinogradTiling, side: Int,
+                       _ tiles: UnsafeMutablePointer<Float>, _ mode: TileCopy.Mode) {
+    // One virtual channel of one sample per index; the phases of a real channel touch
+    // disjoint pixels, so they may run on different threads.
+    parallelChunks(g.batch * map.virtualChannels, minimumChunk: 4,
+                   TileCopy(g: g, map: map, image: image, tiles: tiles, side: side, mode: mode))
+}
+
+/// Moves side×side tiles between the real image and the tile matrix: `.gather` copies
 /// image → tiles with zeros outside the image, `.add` adds tiles into the image and `.store`
 /// writes them over it (tiles that do not overlap).
 private struct TileCopy: ChunkTask {
     enum Mode { case gather, add, store }
-    let g: WinogradTiling
+    let g: WinogradTiling, map: TileMap
     let image: UnsafeMutablePointer<Float>, tiles: UnsafeMutablePointer<Float>
-    let side: Int, origin: Int, extent: (Int, Int)
+    let side: Int
     let mode: Mode
 
     func run(_ planes: Range<Int>) {
-        let (H, W) = extent, m = g.m, TW = g.tilesWide, C = g.channels
-        let row = C * g.tiles  // stride between tile positions (a, b)
+        let H = map.height, W = map.width, S = map.phases, C = map.channels, K = map.virtualChannels
+        let m = g.m, TW = g.tilesWide
+        let row = K * g.tiles  // stride between tile positions (a, b)
         for plane in planes {
-            let s = plane / C, c = plane % C
-            let img = image + plane * H * W
-            let column = tiles + c * g.tiles + s * g.tilesPerSample
+            let s = plane / K, k = plane % K
+            let c = k / (S * S), phase = k % (S * S)
+            let rowShift = map.phaseSign * (phase / S) - map.origin, colShift = map.phaseSign * (phase % S) - map.origin
+            let img = image + (s * C + c) * H * W
+            let column = tiles + k * g.tiles + s * g.tilesPerSample
             for a in 0..<side {
                 for th in 0..<g.tilesHigh {
-                    let ih = th * m - origin + a
+                    let ih = S * (th * m + a) + rowShift
                     let inside = ih >= 0 && ih < H
                     for b in 0..<side {
                         let t = column + (a * side + b) * row + th * TW
-                        // tw with 0 ≤ tw·m − origin + b < W.
-                        let (lo, hi) = validRange(offset: b - origin, stride: m, extent: W, count: TW)
-                        let src = img + ih * W + b - origin
+                        // tw with 0 ≤ S·(tw·m + b) + colShift < W.
+                        let (lo, hi) = validRange(offset: S * b + colShift, stride: S * m, extent: W, count: TW)
+                        let src = img + ih * W + S * b + colShift, step = S * m
                         var tw = lo
                         switch mode {
                         case .gather:
                             guard inside else { t.update(repeating: 0, count: TW); continue }
                             if lo > 0 { t.update(repeating: 0, count: lo) }
-                            while tw < hi { t[tw] = src[tw * m]; tw += 1 }
+                            while tw < hi { t[tw] = src[tw * step]; tw += 1 }
                             if hi < TW { (t + hi).update(repeating: 0, count: TW - hi) }
                         case .add where inside:
-                            while tw < hi { src[tw * m] += t[tw]; tw += 1 }
+                            while tw < hi { src[tw * step] += t[tw]; tw += 1 }
                         case .store where inside:
-                            while tw < hi { src[tw * m] = t[tw]; tw += 1 }
+                            while tw < hi { src[tw * step] = t[tw]; tw += 1 }
                         default: break
                         }
                     }

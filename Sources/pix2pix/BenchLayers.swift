@@ -5,7 +5,8 @@ import Foundation
 
 /// `pix2pix bench-layers`: GFLOP/s of every convolution in unet_256 and the 70×70
 /// PatchGAN at 256×256 (forward, input gradient, weight gradient), next to the sgemm peak
-/// measured in the same run. Build with `-c release`.
+/// measured in the same run; the GFLOP are those of unfolding, whatever the algorithm.
+/// Build with `-c release`.
 struct BenchLayers: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-layers",
@@ -15,6 +16,10 @@ struct BenchLayers: ParsableCommand {
     @Option(help: "Image size.") var size = 256
     @Option(help: "Batch size.") var batch = 1
     @Option(help: "Timed repetitions per measurement (the best is reported).") var repeats = 5
+    @Option(help: "Convolution algorithm: automatic, unfold or winograd (where it applies).")
+    var algorithm = Conv2d.Algorithm.automatic
+    @Flag(help: "Time unfolding and Winograd side by side on every layer Winograd applies to.")
+    var compare = false
 
     struct Row {
         let name: String
@@ -65,7 +70,13 @@ struct BenchLayers: ParsableCommand {
         arena.finalize()
         Initializer.normal.initialize(arena.trainable[0], gain: 0.02, random: RandomStream(seed: 0, stream: 0))
 
+        if compare {
+            compareAlgorithms(convs)
+            return
+        }
         for (name, s, layer) in convs {
+            layer.algorithm = algorithm
+            let name = layer.usesWinograd(for: s) ? name + " (Winograd)" : name
             let x = TensorBuffer(shape: s, values: [Float](repeating: 0.5, count: s.count))
             let y = layer.forward(x.view(s))
             let dy = TensorBuffer(shape: y.shape, values: [Float](repeating: 0.1, count: y.count))
@@ -98,6 +109,33 @@ struct BenchLayers: ParsableCommand {
         print("peak RSS: \(peakRSSMegabytes()) MB")
     }
 
+    /// fwd + dgrad + wgrad milliseconds of each algorithm, alternating rounds (the machine's
+    /// speed drifts), best of each, and which one `.automatic` picks.
+    func compareAlgorithms(_ convs: [(String, Shape, Convolution)]) {
+        print("| layer | unfold ms | Winograd ms | speed-up | automatic |")
+        print("|---|---:|---:|---:|---|")
+        for (name, s, layer) in convs {
+            layer.algorithm = .winograd
+            guard layer.usesWinograd(for: s) else { continue }
+            let x = TensorBuffer(shape: s, values: [Float](repeating: 0.5, count: s.count))
+            let y = layer.forward(x.view(s))
+            let dy = TensorBuffer(shape: y.shape, values: [Float](repeating: 0.1, count: y.count))
+            var best: [Conv2d.Algorithm: Double] = [.unfold: .infinity, .winograd: .infinity]
+            for _ in 0..<3 {
+                for a in [Conv2d.Algorithm.unfold, .winograd] {
+                    layer.algorithm = a
+                    let ms = time { _ = layer.forward(x.view(s)); _ = layer.inputGradient(dy.view(y.shape))
+                                    layer.accumulateParameterGradients(dy.view(y.shape)) }
+                    best[a] = min(best[a]!, ms)
+                }
+            }
+            layer.algorithm = .automatic
+            print("| \(name) | " + String(format: "%.2f | %.2f | %.2f× | ", best[.unfold]!, best[.winograd]!,
+                                             best[.unfold]! / best[.winograd]!)
+                  + (layer.usesWinograd(for: s) ? "Winograd |" : "unfold |"))
+        }
+    }
+
     /// Best wall time in milliseconds over `repeats` runs after one warm-up.
     func time(_ body: () -> Void) -> Double {
         body()
@@ -110,3 +148,5 @@ struct BenchLayers: ParsableCommand {
         return best * 1e3
     }
 }
+
+extension Conv2d.Algorithm: ExpressibleByArgument {}

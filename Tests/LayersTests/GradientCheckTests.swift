@@ -56,15 +56,28 @@ import TestSupport
         Self.check(arena: arena, input: input, forward: conv.forward, backward: { conv.backward($0) })
     }
 
-    /// Winograd F(3×3, 4×4) and F(4×4, 3×3), with tiles that overhang the output.
-    @Test(arguments: [(4, 1, true), (3, 1, false), (3, 0, true)])
-    func conv2dWinograd(_ k: Int, _ pad: Int, _ bias: Bool) {
+    /// Winograd F(3×3, 4×4), F(4×4, 3×3) and, for stride 2, F(4×4, 2×2) over the input's
+    /// phases, with tiles that overhang the output of odd size.
+    @Test(arguments: [(4, 1, 1, true), (3, 1, 1, false), (3, 1, 0, true), (4, 2, 1, true), (4, 2, 1, false)])
+    func conv2dWinograd(_ k: Int, _ stride: Int, _ pad: Int, _ bias: Bool) {
         let arena = ParameterArena()
-        let conv = Conv2d(5, 4, kernelSize: k, padding: pad, bias: bias, name: "c", arena: arena)
+        let conv = Conv2d(5, 4, kernelSize: k, stride: stride, padding: pad, bias: bias, name: "c", arena: arena)
         arena.finalize()
         conv.algorithm = .winograd
         let input = Shape(2, 5, 7, 6)
-        #expect(conv.usesWinograd(conv.geometry(for: input)))
+        #expect(conv.usesWinograd(for: input))
+        Self.check(arena: arena, input: input, forward: conv.forward, backward: { conv.backward($0) })
+    }
+
+    /// Winograd F(5×5, 2×2) onto the output's phases.
+    @Test(arguments: [true, false])
+    func convTranspose2dWinograd(_ bias: Bool) {
+        let arena = ParameterArena()
+        let conv = ConvTranspose2d(4, 3, kernelSize: 4, stride: 2, padding: 1, bias: bias, name: "t", arena: arena)
+        arena.finalize()
+        conv.algorithm = .winograd
+        let input = Shape(2, 4, 3, 5)
+        #expect(conv.usesWinograd(for: input))
         Self.check(arena: arena, input: input, forward: conv.forward, backward: { conv.backward($0) })
     }
 

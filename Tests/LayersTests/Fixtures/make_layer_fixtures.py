@@ -332,11 +332,13 @@ def main():
     conv_case("conv_k4s1p1_wide", (2, 40, 13, 11), 36, 4, 1, 1, True)
     conv_case("conv_k3s1p1_wide", (2, 33, 10, 9), 40, 3, 1, 1, False)
     conv_case("conv_k3s1p0_wide", (1, 32, 12, 13), 32, 3, 1, 0, True)
+    conv_case("conv_k4s2p1_wide", (2, 12, 18, 14), 40, 4, 2, 1, False)
 
     convt_case("convt_k4s2p1_bias", (2, 6, 5, 4), 3, 4, 2, 1, 0, True)
     convt_case("convt_k4s2p1_nobias", (1, 10, 3, 6), 7, 4, 2, 1, 0, False)
     convt_case("convt_k3s2p1op1_bias", (2, 5, 4, 5), 4, 3, 2, 1, 1, True)
     convt_case("convt_k4s2p1_1x1", (1, 8, 1, 1), 4, 4, 2, 1, 0, True)
+    convt_case("convt_k4s2p1_wide", (2, 36, 7, 9), 20, 4, 2, 1, 0, True)
 
     bn_case("bn_train", (3, 5, 4, 3), True)
     bn_case("bn_train_small", (1, 3, 2, 2), True)
