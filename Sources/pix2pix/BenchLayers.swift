@@ -20,6 +20,7 @@ struct BenchLayers: ParsableCommand {
     var algorithm = Conv2d.Algorithm.automatic
     @Flag(help: "Time unfolding and Winograd side by side on every layer Winograd applies to.")
     var compare = false
+    @Option(help: "Only the layers whose name contains this (e.g. \"D conv4\").") var layer: String?
 
     struct Row {
         let name: String
@@ -67,6 +68,7 @@ struct BenchLayers: ParsableCommand {
                           Conv2d(c, o, kernelSize: 4, stride: s, padding: 1, name: "d\(i)", arena: arena)))
             h = (h + 2 - 4) / s + 1
         }
+        if let layer { convs = convs.filter { $0.0.contains(layer) } }
         arena.finalize()
         Initializer.normal.initialize(arena.trainable[0], gain: 0.02, random: RandomStream(seed: 0, stream: 0))
 
