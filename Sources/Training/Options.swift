@@ -1,4 +1,5 @@
 import Foundation
+import Layers
 import Yams
 import Pix2Pix
 
@@ -39,6 +40,9 @@ public struct Options: Equatable, Sendable {
     public var no_dropout = false
     public var init_type = "normal"
     public var init_gain: Float = 0.02
+    /// How convolutions compute (ours): automatic (Winograd where it measures faster),
+    /// unfold (im2col + GEMM everywhere) or winograd (wherever it applies).
+    public var conv_algorithm = "automatic"
     // Loss and optimisation
     public var gan_mode = "vanilla"
     public var lambda_L1: Float = 100
@@ -127,6 +131,7 @@ public struct Options: Equatable, Sendable {
         Key(name: "no_dropout", kind: .flag(\.no_dropout)),
         Key(name: "init_type", kind: .string(\.init_type, choices: ["normal", "xavier", "kaiming", "orthogonal"])),
         Key(name: "init_gain", kind: .float(\.init_gain, minimum: 0, exclusive: false)),
+        Key(name: "conv_algorithm", kind: .string(\.conv_algorithm, choices: Conv2d.Algorithm.allCases.map(\.rawValue))),
         Key(name: "gan_mode", kind: .string(\.gan_mode, choices: GANMode.allCases.map(\.rawValue))),
         Key(name: "lambda_L1", kind: .float(\.lambda_L1, minimum: 0, exclusive: false)),
         Key(name: "lr", kind: .float(\.lr, minimum: 0, exclusive: true)),

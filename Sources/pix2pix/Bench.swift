@@ -1,5 +1,4 @@
 import ArgumentParser
-import Layers
 import Foundation
 import Tensor
 import Pix2Pix
@@ -21,8 +20,6 @@ struct Bench: ParsableCommand {
     @Flag(help: "Time G's forward pass alone in eval mode (what `pix2pix translate` does).") var translate = false
     @Option(help: "Write a chrome://tracing timeline of every rank's phases to this file.") var trace: String?
     @Option(help: "YAML file of options.") var config: String?
-    @Option(help: "Convolution algorithm: automatic, unfold or winograd (where it applies).")
-    var algorithm = Conv2d.Algorithm.automatic
     @Argument(parsing: .allUnrecognized, help: "PT-style options, e.g. --netG unet_128 --crop_size 128.")
     var overrides: [String] = []
 
@@ -37,7 +34,6 @@ struct Bench: ParsableCommand {
             let peak = measureSgemmPeak(repeats: 8)
             let replica = try Replica(options: options, communicator: communicator, dataFingerprint: [])
             let model = replica.model
-            (model.G.convolutionAlgorithm, model.D.convolutionAlgorithm) = (algorithm, algorithm)
             let s = options.crop_size, n = options.batch_size
             let a = TensorBuffer(shape: Shape(n, options.input_nc, s, s), values: synthetic(n * options.input_nc * s * s, 1))
             let b = TensorBuffer(shape: Shape(n, options.output_nc, s, s), values: synthetic(n * options.output_nc * s * s, 2))
