@@ -20,7 +20,7 @@ import Tensor
 ///
 /// Stride-1 3×3 and 4×4 layers and 4×4 stride-2 padding-1 layers (U-Net's and PatchGAN's)
 /// run Winograd's minimal filtering instead where it pays (`WinogradConvolution`,
-/// `algorithm`): 2.5 to 4 times fewer multiplications, within fp32 rounding of unfolding.
+/// `algorithm`): 2.25 to 4 times fewer multiplications, within fp32 rounding of unfolding.
 public final class Conv2d {
     /// How a convolution is computed: `.automatic` picks Winograd where it applies and pays
     /// (`WinogradConvolution.pays`); `.unfold` always unfolds; `.winograd` uses Winograd

@@ -12,7 +12,7 @@ import Tensor
 /// Backward: dcols = im2col(dy[n]); dx[n] = W · dcols; dW += x[n] · dcolsᵀ; db += Σ dy[n].
 /// All of it in blocks of input rows (`maxColumnFloats`), as Conv2d.
 ///
-/// 4×4 stride-2 padding-1 layers (U-Net's) run Winograd's F(5×5, 2×2) on the output's four
+/// 4×4 stride-2 padding-1 layers (U-Net's) run Winograd's F(3×3, 2×2) on the output's four
 /// phases instead where it pays (`WinogradConvolution`, `algorithm`, as Conv2d).
 public final class ConvTranspose2d {
     public let inputChannels: Int

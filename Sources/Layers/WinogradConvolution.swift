@@ -8,17 +8,17 @@ public enum WinogradLayout: Equatable, Sendable {
     /// Conv2d 4×4, stride 2, padding 1: y[i] = Σ_a W[a]·x[2i − 1 + a] splits by the parity p
     /// of a = 2α + p into a 2×2 correlation over 4·C virtual channels, (c, p, q) at
     /// (U, V) ↦ x[c, 2U + p − 1, 2V + q − 1], with W'[o, (c, p, q), α, β] = W[o, c, 2α + p, 2β + q].
-    /// F(4×4, 2×2).
+    /// F(3×3, 2×2).
     case stridedConvolution
     /// ConvTranspose2d 4×4, stride 2, padding 1: output row Y = 2t − p′ of parity p′ is a
     /// 2×2 correlation of x (padded by 1) at t, taps α ↦ a = 3 − p′ − 2α: one correlation with
     /// 4·OC virtual output channels (o, p′, q′), W'[(o, p′, q′), c, α, β] = W[c, o, 3 − p′ − 2α,
-    /// 3 − q′ − 2β]. F(5×5, 2×2).
+    /// 3 − q′ − 2β]. F(3×3, 2×2).
     case transposedConvolution
 }
 
-/// Conv2d's and ConvTranspose2d's Winograd path (`WinogradLayout`): 36 or 25
-/// multiplications per output tile instead of 144 or 64, in GEMMs; the transforms are GEMMs
+/// Conv2d's and ConvTranspose2d's Winograd path (`WinogradLayout`): 36 or 16
+/// multiplications per output tile instead of 144 or 36, in GEMMs; the transforms are GEMMs
 /// too. With the batch's N·T tiles as columns (`WinogradTiling`), K′ and C′ the virtual
 /// output and input channels, and one matrix per transform position ξ (n² of them):
 ///
@@ -65,10 +65,10 @@ final class WinogradConvolution {
             transform = WinogradTransform(outputTile: 7 - r, kernel: r)
             (virtualInputs, virtualOutputs) = (inputChannels, outputChannels)
         case .stridedConvolution:
-            transform = WinogradTransform(outputTile: 4, kernel: 2)
+            transform = WinogradTransform(outputTile: 3, kernel: 2)
             (virtualInputs, virtualOutputs) = (4 * inputChannels, outputChannels)
         case .transposedConvolution:
-            transform = WinogradTransform(outputTile: 5, kernel: 2)
+            transform = WinogradTransform(outputTile: 3, kernel: 2)
             (virtualInputs, virtualOutputs) = (inputChannels, 4 * outputChannels)
         }
         kernel = transform.r
