@@ -1,0 +1,73 @@
+import Testing
+import Tensor
+import TestSupport
+
+/// Winograd's transforms against the definition of a correlation, and the tile copies
+/// against their adjoints and the definition of `TileMap`.
+@Suite struct WinogradTests {
+    /// The tile sizes the convolutions use: F(3, 4), F(4, 3), F(3, 2), and two more.
+    @Test(arguments: [(3, 4), (4, 3), (3, 2), (2, 3), (4, 2)])
+    func oneTileEqualsCorrelation(_ m: Int, _ r: Int) {
+        let t = WinogradTransform(outputTile: m, kernel: r)
+        let n = t.n
+        let d = randomValues(n * n, seed: 1), g = randomValues(r * r, seed: 2)
+        // U = kernel · vec(g), V = input · vec(d) (kron of Bᵀ, as `SparseTransform` would
+        // apply it: here with a dense product of the stored matrices), Y = output · (U ⊙ V).
+        var u = [Float](repeating: 0, count: n * n)
+        for xi in 0..<n * n { for j in 0..<r * r { u[xi] += t.kernel.base[xi * r * r + j] * g[j] } }
+        var v = [Float](repeating: 0, count: n * n)
+        for xi in 0..<n * n { for j in 0..<n * n { v[xi] += t.input.base[xi * n * n + j] * d[j] } }
+        var y = [Float](repeating: 0, count: m * m)
+        for i in 0..<m * m { for xi in 0..<n * n { y[i] += t.output.base[i * n * n + xi] * u[xi] * v[xi] } }
+        var expected = [Float](repeating: 0, count: m * m)
+        for i in 0..<m { for j in 0..<m { for a in 0..<r { for b in 0..<r {
+            expected[i * m + j] += d[(i + a) * n + j + b] * g[a * r + b]
+        } } } }
+        expectClose(y, expected, atol: 1e-4, "F(\(m), \(r))")
+    }
+
+    /// (phases, sign, origin) of the three ways the convolutions map tiles.
+    static let maps: [(Int, Int, Int)] = [(1, 1, 1), (1, 1, 0), (2, 1, 1), (2, -1, 0)]
+
+    /// Every tile entry is the pixel `TileMap` names (or 0 outside), and scatter is the
+    /// adjoint of gather: ⟨gather(x), t⟩ = ⟨x, scatter(t)⟩; the same for place and collect.
+    @Test(arguments: maps)
+    func tileCopiesMatchDefinitionAndAdjoints(_ phases: Int, _ sign: Int, _ origin: Int) {
+        let (batch, channels, h, w, m, r) = (2, 3, 9, 7, 3, 2)
+        let map = TileMap(channels: channels, height: h, width: w, phases: phases, phaseSign: sign, origin: origin)
+        let g = WinogradTiling(batch: batch, outHeight: 5, outWidth: 4, kernel: r, outputTile: m)
+        let k = map.virtualChannels, count = batch * channels * h * w
+        for side in [g.n, g.m] {
+            let tileCount = side * side * k * g.tiles
+            let x = TensorBuffer(shape: Shape(1, 1, 1, count), values: randomValues(count, seed: 3))
+            let tiles = TensorBuffer(capacity: tileCount)
+            if side == g.n { gatherTiles(x.base, map, g, tiles.base) } else { collectTiles(x.base, map, g, tiles.base) }
+            // The definition.
+            for s in 0..<batch { for kk in 0..<k { for th in 0..<g.tilesHigh { for tw in 0..<g.tilesWide {
+                for a in 0..<side { for b in 0..<side {
+                    let c = kk / (phases * phases), phase = kk % (phases * phases)
+                    let ih = phases * (th * m + a) + sign * (phase / phases) - origin
+                    let iw = phases * (tw * m + b) + sign * (phase % phases) - origin
+                    let inside = ih >= 0 && ih < h && iw >= 0 && iw < w
+                    let t = s * g.tilesPerSample + th * g.tilesWide + tw
+                    let value = tiles.base[((a * side + b) * k + kk) * g.tiles + t]
+                    #expect(value == (inside ? x.base[((s * channels + c) * h + ih) * w + iw] : 0))
+                } }
+            } } } }
+            // Adjoint: ⟨gather(x), t⟩ = ⟨x, scatter(t)⟩ (place is the adjoint of collect where
+            // tiles do not overlap, side m).
+            let t = TensorBuffer(shape: Shape(1, 1, 1, tileCount), values: randomValues(tileCount, seed: 4))
+            let back = TensorBuffer(capacity: count)
+            if side == g.n {
+                scatterTiles(t.base, map, g, back.base)
+            } else {
+                back.base.update(repeating: 0, count: count)
+                placeTiles(t.base, map, g, back.base)
+            }
+            var left = 0.0, right = 0.0
+            for i in 0..<tileCount { left += Double(tiles.base[i]) * Double(t.base[i]) }
+            for i in 0..<count { right += Double(x.base[i]) * Double(back.base[i]) }
+            #expect(abs(left - right) < 1e-4 * max(1, abs(left)), "side \(side): \(left) vs \(right)")
+        }
+    }
+}
