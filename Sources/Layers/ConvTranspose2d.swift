@@ -96,7 +96,7 @@ public final class ConvTranspose2d {
         let y = output.view(outputShape(for: x.shape))
         input = x
         if let winograd, usesWinograd(for: x.shape) {
-            winograd.forward(x, weight: weight.value, into: y)
+            winograd.forward(x, weight: weight.value, into: y, chunkFloats: maxColumnFloats)
             if let bias { for n in 0..<x.shape.n { addBias(bias.value, to: y.sample(n), channels: outputChannels, plane: y.shape.planeCount) } }
             return y
         }
@@ -119,7 +119,7 @@ public final class ConvTranspose2d {
                 for n in 0..<x.shape.n { addRowSums(dy.sample(n), rows: outputChannels, cols: dy.shape.planeCount, into: bias.grad) }
             }
             winograd.backward(dy, input: x, weight: weight.value, inputGradient: dx,
-                              weightGradient: parameterGradients ? weight.grad : nil)
+                              weightGradient: parameterGradients ? weight.grad : nil, chunkFloats: maxColumnFloats)
             return dx
         }
         let g = geometry(for: x.shape)

@@ -11,7 +11,8 @@ public protocol Convolution: AnyObject {
     func accumulateParameterGradients(_ dy: Tensor)
     /// Multiply-adds × 2 of a forward pass on an input of shape `s`.
     func flops(for s: Shape) -> Double
-    /// Column blocks: the most floats one may hold, the fewest columns it should span.
+    /// Column blocks: the most floats one may hold (also a chunk of Winograd's products),
+    /// the fewest columns it should span.
     var maxColumnFloats: Int { get set }
     var minColumnsPerBlock: Int { get set }
     var algorithm: Conv2d.Algorithm { get set }

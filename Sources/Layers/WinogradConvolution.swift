@@ -117,19 +117,34 @@ final class WinogradConvolution {
     private var positions: Int { transform.n * transform.n }
     private var kernels: Int { virtualOutputs * virtualInputs }
 
-    /// y = the convolution of x with `weight` (the real layer's layout), without bias.
-    func forward(_ x: Tensor, weight: UnsafePointer<Float>, into y: Tensor) {
-        let plan = plan(for: x.shape, output: y.shape)
-        let nn = positions, nt = plan.tiling.tiles, c = virtualInputs, k = virtualOutputs
+    /// Calls `body` with consecutive sample ranges of x's batch whose products (M, dM, V)
+    /// hold at most `maxFloats` (at least one sample a chunk), so the buffers do not grow with
+    /// the batch (the whole of batch 8 at 256² would add 470 MB of peak RSS).
+    private func forEachChunk(_ x: Shape, _ y: Shape, maxFloats: Int, _ body: (Range<Int>, Plan) -> Void) {
+        let one = plan(for: Shape(1, x.c, x.h, x.w), output: Shape(1, y.c, y.h, y.w))
+        let perSample = positions * max(virtualInputs, virtualOutputs) * one.tiling.tilesPerSample
+        let per = max(1, min(x.n, maxFloats / perSample))
+        for first in stride(from: 0, to: x.n, by: per) {
+            let n = min(per, x.n - first)
+            body(first..<first + n, plan(for: Shape(n, x.c, x.h, x.w), output: Shape(n, y.c, y.h, y.w)))
+        }
+    }
+
+    /// y = the convolution of x with `weight` (the real layer's layout), without bias, in
+    /// chunks of at most `chunkFloats` of products.
+    func forward(_ x: Tensor, weight: UnsafePointer<Float>, into y: Tensor, chunkFloats: Int) {
         transformWeights(weight, staging: scratch.view(Shape(1, 1, kernels, 4)).data)
-        let v = transformInput(x, plan, tiles: scratch.view(Shape(1, 1, nn, c * nt)).data)
-        let m = scratch.view(Shape(1, nn, k, nt)).data
-        sgemmBatch(count: nn, m: k, n: nt, k: c, a: u.base, lda: c, strideA: kernels, b: v, ldb: nt, strideB: c * nt,
-                   c: m, ldc: nt, strideC: k * nt)
-        let mm = transform.m * transform.m
-        let out = products.view(Shape(1, mm, k, nt)).data
-        sgemm(m: mm, n: k * nt, k: nn, a: transform.output.base, lda: nn, b: m, ldb: k * nt, c: out, ldc: k * nt)
-        placeTiles(out, plan.output, plan.tiling, y.data)
+        forEachChunk(x.shape, y.shape, maxFloats: chunkFloats) { samples, plan in
+            let nn = positions, nt = plan.tiling.tiles, c = virtualInputs, k = virtualOutputs
+            let v = transformInput(x.samples(samples), plan, tiles: scratch.view(Shape(1, 1, nn, c * nt)).data)
+            let m = scratch.view(Shape(1, nn, k, nt)).data
+            sgemmBatch(count: nn, m: k, n: nt, k: c, a: u.base, lda: c, strideA: kernels, b: v, ldb: nt, strideB: c * nt,
+                       c: m, ldc: nt, strideC: k * nt)
+            let mm = transform.m * transform.m
+            let out = products.view(Shape(1, mm, k, nt)).data
+            sgemm(m: mm, n: k * nt, k: nn, a: transform.output.base, lda: nn, b: m, ldb: k * nt, c: out, ldc: k * nt)
+            placeTiles(out, plan.output, plan.tiling, y.samples(samples).data)
+        }
     }
 
     /// V = kron(Bᵀ) · tiles(x), into `products`; the tiles go to `tiles` (n², C′·NT).
@@ -152,48 +167,60 @@ final class WinogradConvolution {
     }
 
     /// Backward for the last forward's input x and output gradient dy: dx (overwritten)
-    /// and dW (accumulated into `grad`), either or both.
+    /// and dW (accumulated into `grad`), either or both. All of dx first (it needs U), then dW
+    /// (its dU takes U's buffer), chunk by chunk.
     func backward(_ dy: Tensor, input x: Tensor, weight: UnsafePointer<Float>,
-                  inputGradient dx: Tensor?, weightGradient grad: UnsafeMutablePointer<Float>?) {
-        let plan = plan(for: x.shape, output: dy.shape)
-        let nn = positions, mm = transform.m * transform.m, nt = plan.tiling.tiles, c = virtualInputs, k = virtualOutputs
-        // dM = kron(Aᵀ)ᵀ · collect(dy), kept in `scratch` beside the other buffers' uses:
-        // [dM | dV or dY tiles].
+                  inputGradient dx: Tensor?, weightGradient grad: UnsafeMutablePointer<Float>?, chunkFloats: Int) {
+        let nn = positions, c = virtualInputs, k = virtualOutputs
+        if let dx {
+            if !hasU { transformWeights(weight, staging: scratch.view(Shape(1, 1, kernels, 4)).data) }
+            forEachChunk(x.shape, dy.shape, maxFloats: chunkFloats) { samples, plan in
+                let nt = plan.tiling.tiles
+                let (dm, rest) = productGradient(dy.samples(samples), plan)
+                sgemmBatch(count: nn, transA: true, m: c, n: nt, k: k, a: u.base, lda: c, strideA: kernels,
+                           b: dm, ldb: nt, strideB: k * nt, c: rest, ldc: nt, strideC: c * nt)
+                let dTiles = products.view(Shape(1, 1, nn, c * nt)).data
+                sgemm(transA: true, m: nn, n: c * nt, k: nn, a: transform.input.base, lda: nn, b: rest, ldb: c * nt,
+                      c: dTiles, ldc: c * nt)
+                scatterTiles(dTiles, plan.input, plan.tiling, dx.samples(samples).data)
+            }
+        }
+        guard let grad else { return }
+        let du = u.view(Shape(1, 1, nn, kernels)).data
+        hasU = false
+        var first = true
+        forEachChunk(x.shape, dy.shape, maxFloats: chunkFloats) { samples, plan in
+            let nt = plan.tiling.tiles
+            let (dm, rest) = productGradient(dy.samples(samples), plan)
+            // V again (cheaper than keeping it per layer), into `products`.
+            let v = transformInput(x.samples(samples), plan, tiles: rest)
+            sgemmBatch(count: nn, transB: true, m: k, n: c, k: nt, a: dm, lda: nt, strideA: k * nt,
+                       b: v, ldb: nt, strideB: c * nt, beta: first ? 0 : 1, c: du, ldc: c, strideC: kernels)
+            first = false
+        }
+        let rr = kernel * kernel
+        if case .convolution = layout {
+            sgemm(transA: true, m: kernels, n: rr, k: nn, a: du, lda: kernels, b: transform.kernel.base, ldb: rr,
+                  beta: 1, c: grad, ldc: rr)
+        } else {
+            let dw = scratch.view(Shape(1, 1, kernels, rr)).data
+            sgemm(transA: true, m: kernels, n: rr, k: nn, a: du, lda: kernels, b: transform.kernel.base, ldb: rr,
+                  c: dw, ldc: rr)
+            permuteWeights(dw, grad, toVirtual: false)
+        }
+    }
+
+    /// dM = kron(Aᵀ)ᵀ · collect(dy) for one chunk, at the start of `scratch`, and the room
+    /// after it (n²·C′·NT floats).
+    private func productGradient(_ dy: Tensor, _ plan: Plan) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
+        let nn = positions, mm = transform.m * transform.m, nt = plan.tiling.tiles, k = virtualOutputs
         let dmCount = nn * k * nt
         let dyTiles = products.view(Shape(1, 1, mm, k * nt)).data
         collectTiles(dy.data, plan.output, plan.tiling, dyTiles)
-        let work = scratch.view(Shape(1, 1, 1, dmCount + nn * max(c * nt, kernels))).data
-        let dm = work
+        let dm = scratch.view(Shape(1, 1, 1, dmCount + nn * virtualInputs * nt)).data
         sgemm(transA: true, m: nn, n: k * nt, k: mm, a: transform.output.base, lda: nn, b: dyTiles, ldb: k * nt,
               c: dm, ldc: k * nt)
-        let rest = work + dmCount
-        if let dx {
-            if !hasU { transformWeights(weight, staging: rest) }
-            sgemmBatch(count: nn, transA: true, m: c, n: nt, k: k, a: u.base, lda: c, strideA: kernels,
-                       b: dm, ldb: nt, strideB: k * nt, c: rest, ldc: nt, strideC: c * nt)
-            let dTiles = products.view(Shape(1, 1, nn, c * nt)).data
-            sgemm(transA: true, m: nn, n: c * nt, k: nn, a: transform.input.base, lda: nn, b: rest, ldb: c * nt,
-                  c: dTiles, ldc: c * nt)
-            scatterTiles(dTiles, plan.input, plan.tiling, dx.data)
-        }
-        if let grad {
-            // V again (cheaper than keeping it per layer), into `products`.
-            let v = transformInput(x, plan, tiles: rest)
-            let du = u.view(Shape(1, 1, nn, kernels)).data
-            hasU = false
-            sgemmBatch(count: nn, transB: true, m: k, n: c, k: nt, a: dm, lda: nt, strideA: k * nt,
-                       b: v, ldb: nt, strideB: c * nt, c: du, ldc: c, strideC: kernels)
-            let rr = kernel * kernel
-            if case .convolution = layout {
-                sgemm(transA: true, m: kernels, n: rr, k: nn, a: du, lda: kernels, b: transform.kernel.base, ldb: rr,
-                      beta: 1, c: grad, ldc: rr)
-            } else {
-                let dw = rest
-                sgemm(transA: true, m: kernels, n: rr, k: nn, a: du, lda: kernels, b: transform.kernel.base, ldb: rr,
-                      c: dw, ldc: rr)
-                permuteWeights(dw, grad, toVirtual: false)
-            }
-        }
+        return (dm, dm + dmCount)
     }
 
     /// W′ (K′·C′, r²): the weights themselves for a stride-1 convolution, else a permuted

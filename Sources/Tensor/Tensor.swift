@@ -46,6 +46,11 @@ public struct Tensor {
         data + i * shape.sampleCount
     }
     /// The same storage under another shape with the same element count.
+    /// Samples `range` of the batch, a view.
+    @inlinable public func samples(_ range: Range<Int>) -> Tensor {
+        Tensor(shape: Shape(range.count, shape.c, shape.h, shape.w), data: data + range.lowerBound * shape.sampleCount)
+    }
+
     @inlinable public func reshaped(_ s: Shape) -> Tensor {
         precondition(s.count == shape.count, "reshape \(shape) to \(s) changes the element count")
         return Tensor(shape: s, data: data)

@@ -26,13 +26,21 @@ import TestSupport
     /// Each algorithm on the shapes the automatic choice gives to the other one: Winograd on
     /// few channels or few tiles (tiles overhanging the output, odd sizes, a 1×1 input),
     /// for stride-1, stride-2 and transposed layers; unfolding on many.
-    @Test(arguments: [("conv_k4s1p1_nobias", Conv2d.Algorithm.winograd), ("conv_k3s1p1_bias", .winograd),
-                      ("conv_k4s2p1_bias", .winograd), ("conv_k4s2p1_tiny", .winograd), ("conv_k4s2p1_wide", .winograd),
-                      ("convt_k4s2p1_bias", .winograd), ("convt_k4s2p1_nobias", .winograd),
-                      ("convt_k4s2p1_1x1", .winograd), ("convt_k4s2p1_wide", .winograd),
-                      ("conv_k4s1p1_wide", .unfold), ("conv_k3s1p1_wide", .unfold), ("conv_k3s1p0_wide", .unfold)])
-    func convolutionAlgorithm(_ name: String, algorithm: Conv2d.Algorithm) throws {
-        try Self.compare(name, expectWinograd: algorithm == .winograd) { $0.algorithm = algorithm }
+    static let algorithmCases: [(String, Conv2d.Algorithm)] = [
+        ("conv_k4s1p1_nobias", .winograd), ("conv_k3s1p1_bias", .winograd),
+        ("conv_k4s2p1_bias", .winograd), ("conv_k4s2p1_tiny", .winograd), ("conv_k4s2p1_wide", .winograd),
+        ("convt_k4s2p1_bias", .winograd), ("convt_k4s2p1_nobias", .winograd),
+        ("convt_k4s2p1_1x1", .winograd), ("convt_k4s2p1_wide", .winograd),
+        ("conv_k4s1p1_wide", .unfold), ("conv_k3s1p1_wide", .unfold), ("conv_k3s1p0_wide", .unfold),
+    ]
+
+    /// `rowByRow` also takes one row block, or one sample of Winograd products, at a time.
+    @Test(arguments: algorithmCases.flatMap { c in [(c.0, c.1, false), (c.0, c.1, true)] })
+    func convolutionAlgorithm(_ name: String, algorithm: Conv2d.Algorithm, rowByRow: Bool) throws {
+        try Self.compare(name, expectWinograd: algorithm == .winograd) { conv in
+            conv.algorithm = algorithm
+            if rowByRow { (conv.maxColumnFloats, conv.minColumnsPerBlock) = (1, 1) }
+        }
     }
 
     /// A convolution built from fixture `name`, set up by `configure`, against PyTorch's y, dx,
