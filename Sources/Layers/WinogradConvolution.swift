@@ -172,11 +172,15 @@ final class WinogradConvolution {
     func backward(_ dy: Tensor, input x: Tensor, weight: UnsafePointer<Float>,
                   inputGradient dx: Tensor?, weightGradient grad: UnsafeMutablePointer<Float>?, chunkFloats: Int) {
         let nn = positions, c = virtualInputs, k = virtualOutputs
+        // The dM of a batch that fits one chunk is computed once for both gradients: the dx
+        // pass leaves it at the start of `scratch`.
+        var dmOfWholeBatch = false
         if let dx {
             if !hasU { transformWeights(weight, staging: scratch.view(Shape(1, 1, kernels, 4)).data) }
             forEachChunk(x.shape, dy.shape, maxFloats: chunkFloats) { samples, plan in
                 let nt = plan.tiling.tiles
                 let (dm, rest) = productGradient(dy.samples(samples), plan)
+                dmOfWholeBatch = samples.count == x.shape.n
                 sgemmBatch(count: nn, transA: true, m: c, n: nt, k: k, a: u.base, lda: c, strideA: kernels,
                            b: dm, ldb: nt, strideB: k * nt, c: rest, ldc: nt, strideC: c * nt)
                 let dTiles = products.view(Shape(1, 1, nn, c * nt)).data
@@ -191,7 +195,9 @@ final class WinogradConvolution {
         var first = true
         forEachChunk(x.shape, dy.shape, maxFloats: chunkFloats) { samples, plan in
             let nt = plan.tiling.tiles
-            let (dm, rest) = productGradient(dy.samples(samples), plan)
+            let (dm, rest) = dmOfWholeBatch
+                ? { let d = scratch.base; return (d, d + nn * k * nt) }()
+                : productGradient(dy.samples(samples), plan)
             // V again (cheaper than keeping it per layer), into `products`.
             let v = transformInput(x.samples(samples), plan, tiles: rest)
             sgemmBatch(count: nn, transB: true, m: k, n: c, k: nt, a: dm, lda: nt, strideA: k * nt,
