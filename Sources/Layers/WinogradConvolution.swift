@@ -50,9 +50,9 @@ final class WinogradConvolution {
     /// U (n², K′·C′), when `shared.weightsOwner` is this layer.
     private let u: TensorBuffer
     private let shared: WinogradWorkspace
-    /// Tiles before and after their transforms, W′ and dW′.
+    /// The input tiles, M, dM and dV, W′ and dW′.
     private let scratch: TensorBuffer
-    /// V, then M, dM or the input tiles' gradient.
+    /// V, the output tiles, dy's tiles and the input tiles' gradient.
     private let products: TensorBuffer
 
     init(_ layout: WinogradLayout, inputChannels: Int, outputChannels: Int, workspace: TensorBuffer,
