@@ -123,7 +123,7 @@ public final class Conv2d {
         input = x
         if let winograd, usesWinograd(for: x.shape) {
             winograd.forward(x, weight: w, into: y, chunkFloats: maxColumnFloats)
-            if let bias { for n in 0..<x.shape.n { addBias(bias.value, to: y.sample(n), channels: outputChannels, plane: plane) } }
+            if let bias { addBias(bias.value, to: y) }
             return y
         }
         for n in 0..<x.shape.n {
@@ -141,8 +141,8 @@ public final class Conv2d {
                           b: c, ldb: span, c: y.sample(n) + rows.lowerBound * g.outWidth, ldc: plane)
                 }
             }
-            if let bias { addBias(bias.value, to: y.sample(n), channels: outputChannels, plane: plane) }
         }
+        if let bias { addBias(bias.value, to: y) }
         return y
     }
 
@@ -162,10 +162,6 @@ public final class Conv2d {
         return inputGradient ? self.inputGradient(dy) : nil
     }
 
-    private func addBiasGradient(_ dy: Tensor, into grad: UnsafeMutablePointer<Float>) {
-        for n in 0..<dy.shape.n { addRowSums(dy.sample(n), rows: outputChannels, cols: dy.shape.planeCount, into: grad) }
-    }
-
     /// dW += dy[n] · im2col(x[n])ᵀ (or dW_o += x[n] · scatter(dy[n, o])ᵀ) and db += Σ dy[n]
     /// over the batch.
     public func accumulateParameterGradients(_ dy: Tensor) {
@@ -177,9 +173,9 @@ public final class Conv2d {
             backward(dy, inputGradient: false)
             return
         }
+        if let bias { addBiasGradient(dy, into: bias.grad) }
         for n in 0..<x.shape.n {
             let d = dy.sample(n)
-            if let bias { addRowSums(d, rows: outputChannels, cols: plane, into: bias.grad) }
             if unfoldsOutput(g) {
                 let s = cols.view(Shape(1, 1, taps, pixels)).data
                 for o in 0..<outputChannels {

@@ -97,14 +97,14 @@ public final class ConvTranspose2d {
         input = x
         if let winograd, usesWinograd(for: x.shape) {
             winograd.forward(x, weight: weight.value, into: y, chunkFloats: maxColumnFloats)
-            if let bias { for n in 0..<x.shape.n { addBias(bias.value, to: y.sample(n), channels: outputChannels, plane: y.shape.planeCount) } }
+            if let bias { addBias(bias.value, to: y) }
             return y
         }
         for n in 0..<x.shape.n {
             foldedProduct(weight.value, x.sample(n), k: inputChannels, g, into: y.sample(n), columns: cols,
                           maxFloats: maxColumnFloats, minColumns: minColumnsPerBlock)
-            if let bias { addBias(bias.value, to: y.sample(n), channels: outputChannels, plane: y.shape.planeCount) }
         }
+        if let bias { addBias(bias.value, to: y) }
         return y
     }
 
@@ -114,19 +114,14 @@ public final class ConvTranspose2d {
     public func backward(_ dy: Tensor, inputGradient: Bool = true, parameterGradients: Bool = true) -> Tensor? {
         guard let x = input else { preconditionFailure("ConvTranspose2d.backward before forward") }
         let dx = inputGradient ? inputGrad.view(x.shape) : nil
+        if parameterGradients, let bias { addBiasGradient(dy, into: bias.grad) }
         if let winograd, usesWinograd(for: x.shape) {
-            if parameterGradients, let bias {
-                for n in 0..<x.shape.n { addRowSums(dy.sample(n), rows: outputChannels, cols: dy.shape.planeCount, into: bias.grad) }
-            }
             winograd.backward(dy, input: x, weight: weight.value, inputGradient: dx,
                               weightGradient: parameterGradients ? weight.grad : nil, chunkFloats: maxColumnFloats)
             return dx
         }
         let g = geometry(for: x.shape)
         for n in 0..<x.shape.n {
-            if parameterGradients, let bias {
-                addRowSums(dy.sample(n), rows: outputChannels, cols: dy.shape.planeCount, into: bias.grad)
-            }
             g.forEachRowBlock(maxFloats: maxColumnFloats, minColumns: minColumnsPerBlock) { rows, span in
                 let dc = unfold(dy, n, g, rows)
                 if parameterGradients { weightGradient(dc, x, n, g, rows) }

@@ -37,10 +37,17 @@ func foldedProduct(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, k: Int,
     }
 }
 
-/// y[c, ·] += bias[c] for one sample of `channels` planes of `plane` elements.
-func addBias(_ bias: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, channels: Int, plane: Int) {
-    for c in 0..<channels {
-        let row = y + c * plane, v = bias[c]
-        for i in 0..<plane { row[i] += v }
+/// y[n, c, ·] += bias[c] for every sample.
+func addBias(_ bias: UnsafePointer<Float>, to y: Tensor) {
+    for n in 0..<y.shape.n {
+        for c in 0..<y.shape.c {
+            let row = y.sample(n) + c * y.shape.planeCount, v = bias[c]
+            for i in 0..<y.shape.planeCount { row[i] += v }
+        }
     }
+}
+
+/// db[c] += Σ dy[n, c, ·] over the batch, sample by sample.
+func addBiasGradient(_ dy: Tensor, into grad: UnsafeMutablePointer<Float>) {
+    for n in 0..<dy.shape.n { addRowSums(dy.sample(n), rows: dy.shape.c, cols: dy.shape.planeCount, into: grad) }
 }

@@ -133,7 +133,7 @@ final class WinogradConvolution {
     /// y = the convolution of x with `weight` (the real layer's layout), without bias, in
     /// chunks of at most `chunkFloats` of products.
     func forward(_ x: Tensor, weight: UnsafePointer<Float>, into y: Tensor, chunkFloats: Int) {
-        transformWeights(weight, staging: scratch.view(Shape(1, 1, kernels, 4)).data)
+        transformWeights(weight)
         forEachChunk(x.shape, y.shape, maxFloats: chunkFloats) { samples, plan in
             let nn = positions, nt = plan.tiling.tiles, c = virtualInputs, k = virtualOutputs
             let v = transformInput(x.samples(samples), plan, tiles: scratch.view(Shape(1, 1, nn, c * nt)).data)
@@ -156,10 +156,11 @@ final class WinogradConvolution {
         return v
     }
 
-    /// U = kron(G) · W′ᵀ; W′ is staged in `staging` (K′·C′·r² floats) unless it is W.
-    private func transformWeights(_ weight: UnsafePointer<Float>, staging: UnsafeMutablePointer<Float>) {
+    /// U = kron(G) · W′ᵀ. Called when nothing else in `scratch` is live: W′, where it is not
+    /// W itself, is staged there.
+    private func transformWeights(_ weight: UnsafePointer<Float>) {
         let rr = kernel * kernel
-        let w = virtualWeights(weight, staging: staging)
+        let w = virtualWeights(weight)
         let u = self.u.view(Shape(1, 1, positions, kernels)).data
         sgemm(transB: true, m: positions, n: kernels, k: rr, a: transform.kernel.base, lda: rr, b: w, ldb: rr,
               c: u, ldc: kernels)
@@ -176,7 +177,7 @@ final class WinogradConvolution {
         // pass leaves it at the start of `scratch`.
         var dmOfWholeBatch = false
         if let dx {
-            if !hasU { transformWeights(weight, staging: scratch.view(Shape(1, 1, kernels, 4)).data) }
+            if !hasU { transformWeights(weight) }
             forEachChunk(x.shape, dy.shape, maxFloats: chunkFloats) { samples, plan in
                 let nt = plan.tiling.tiles
                 let (dm, rest) = productGradient(dy.samples(samples), plan)
@@ -212,7 +213,7 @@ final class WinogradConvolution {
             let dw = scratch.view(Shape(1, 1, kernels, rr)).data
             sgemm(transA: true, m: kernels, n: rr, k: nn, a: du, lda: kernels, b: transform.kernel.base, ldb: rr,
                   c: dw, ldc: rr)
-            permuteWeights(dw, grad, toVirtual: false)
+            permuteWeights(real: grad, virtual: dw, toVirtual: false)
         }
     }
 
@@ -230,17 +231,17 @@ final class WinogradConvolution {
     }
 
     /// W′ (K′·C′, r²): the weights themselves for a stride-1 convolution, else a permuted
-    /// copy in `staging`.
-    private func virtualWeights(_ weight: UnsafePointer<Float>, staging: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+    /// copy at the start of `scratch`.
+    private func virtualWeights(_ weight: UnsafePointer<Float>) -> UnsafePointer<Float> {
         if case .convolution = layout { return weight }
-        permuteWeights(UnsafeMutablePointer(mutating: weight), staging, toVirtual: true)
+        let staging = scratch.view(Shape(1, 1, kernels, kernel * kernel)).data
+        permuteWeights(real: UnsafeMutablePointer(mutating: weight), virtual: staging, toVirtual: true)
         return UnsafePointer(staging)
     }
 
     /// Copies the real 4×4 kernels into W′ (`toVirtual`), or adds W′'s gradient back onto
     /// the real layout: `real` is the layer's weight or gradient, `virtual` W′ or dW′.
-    private func permuteWeights(_ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, toVirtual: Bool) {
-        let (real, virtual) = toVirtual ? (a, b) : (b, a)
+    private func permuteWeights(real: UnsafeMutablePointer<Float>, virtual: UnsafeMutablePointer<Float>, toVirtual: Bool) {
         parallelChunks(inputChannels * outputChannels, minimumChunk: 1 << 10,
                        KernelPermutation(layout: layout, inputChannels: inputChannels, outputChannels: outputChannels,
                                          real: real, virtual: virtual, toVirtual: toVirtual))

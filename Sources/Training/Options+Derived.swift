@@ -34,6 +34,7 @@ extension Options {
 
     public var initializer: Initializer { Initializer(rawValue: init_type)! }
     public var ganMode: GANMode { GANMode(rawValue: gan_mode)! }
+    public var convolutionAlgorithm: Conv2d.Algorithm { Conv2d.Algorithm(rawValue: conv_algorithm)! }
 
     /// The experiment folder, `<checkpoints_dir>/<name>`.
     public var experimentDirectory: String { "\(checkpoints_dir)/\(name)" }

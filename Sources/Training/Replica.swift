@@ -29,8 +29,7 @@ public final class Replica {
         let D = try Network(options.discriminatorSpec, random: random.derived("D"))
         G.initialize(options.initializer, gain: options.init_gain, random: random.derived("init G"))
         D.initialize(options.initializer, gain: options.init_gain, random: random.derived("init D"))
-        let algorithm = Conv2d.Algorithm(rawValue: options.conv_algorithm) ?? .automatic
-        (G.convolutionAlgorithm, D.convolutionAlgorithm) = (algorithm, algorithm)
+        (G.convolutionAlgorithm, D.convolutionAlgorithm) = (options.convolutionAlgorithm, options.convolutionAlgorithm)
         model = Pix2PixModel(G: G, D: D, ganMode: options.ganMode, lambdaL1: options.lambda_L1,
                              learningRate: options.lr, beta1: options.beta1)
         guard communicator.size > 1 else {

@@ -32,6 +32,7 @@ struct Test: ParsableCommand {
         try options.validate(training: false)
 
         let G = try Checkpoint.loadNetwork(path: generatorPath)
+        G.convolutionAlgorithm = options.convolutionAlgorithm
         G.setTraining(!options.eval)
         let dataset = try AlignedDataset(dataroot: ImagePath(options.dataroot), options: options.datasetOptions)
         let web = "\(options.results_dir)/\(options.name)/\(options.phase)_\(options.epoch)"
