@@ -77,7 +77,7 @@ private struct AdamUpdate: ChunkTask {
             var pi = UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
             mi = lowWeight ? mi + vw * (gi - mi) : gi - (gi - mi) * vw1
             vi = vi * vb2 + vc2 * gi * gi
-            pi -= vStep * (mi / (vi.squareRoot() / vBc2 + ve))
+            pi -= vStep * (mi / (vi.lanewiseSquareRoot() / vBc2 + ve))
             UnsafeMutableRawPointer(m + i).storeBytes(of: mi, as: V.self)
             UnsafeMutableRawPointer(v + i).storeBytes(of: vi, as: V.self)
             UnsafeMutableRawPointer(p + i).storeBytes(of: pi, as: V.self)
