@@ -40,11 +40,11 @@ public final class LeakyReLU {
 
 private struct LeakyForward: ChunkTask {
     let x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, slope: Float
-    func run(_ r: Range<Int>) { for i in r { let v = x[i]; y[i] = v > 0 ? v : v * slope } }
+    func run(_ r: Range<Int>) { lanewise(r, x, into: y) { x in x.replacing(with: x * slope, where: .!(x .> 0)) } }
 }
 
 private struct LeakyBackward: ChunkTask {
     let signs: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>
     let slope: Float
-    func run(_ r: Range<Int>) { for i in r { dx[i] = signs[i] > 0 ? dy[i] : dy[i] * slope } }
+    func run(_ r: Range<Int>) { lanewise(r, signs, dy, into: dx) { s, d in d.replacing(with: d * slope, where: .!(s .> 0)) } }
 }

@@ -33,10 +33,10 @@ public final class ReLU {
 
 private struct ReLUForward: ChunkTask {
     let x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>
-    func run(_ r: Range<Int>) { for i in r { y[i] = x[i] > 0 ? x[i] : 0 } }
+    func run(_ r: Range<Int>) { lanewise(r, x, into: y) { x in x.replacing(with: 0, where: .!(x .> 0)) } }
 }
 
 private struct ReLUBackward: ChunkTask {
     let signs: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>
-    func run(_ r: Range<Int>) { for i in r { dx[i] = signs[i] > 0 ? dy[i] : 0 } }
+    func run(_ r: Range<Int>) { lanewise(r, signs, dy, into: dx) { s, d in d.replacing(with: 0, where: .!(s .> 0)) } }
 }
