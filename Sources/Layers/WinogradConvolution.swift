@@ -3,7 +3,7 @@ import Tensor
 /// The convolutions Winograd's minimal filtering (`WinogradTransform`) computes, each as a
 /// stride-1 correlation with a small kernel on a virtual image (`TileMap`):
 public enum WinogradLayout: Equatable, Sendable {
-    /// Conv2d, stride 1, r×r (3 or 4), padding P: F(4×4, 3×3) or F(3×3, 4×4) on the image.
+    /// Conv2d, stride 1, r×r (3 or 4), padding P: F(4×4, 3×3) or F(4×4, 4×4) on the image.
     case convolution(kernel: Int, padding: Int)
     /// Conv2d 4×4, stride 2, padding 1: y[i] = Σ_a W[a]·x[2i − 1 + a] splits by the parity p
     /// of a = 2α + p into a 2×2 correlation over 4·C virtual channels, (c, p, q) at
@@ -31,8 +31,8 @@ public enum WinogradLayout: Equatable, Sendable {
 ///               dW′ = [dM_ξ · V_ξᵀ]ξᵀ · kron(G)   (V recomputed from x)
 ///
 /// The backward pass is the exact adjoint of the forward one, and the forward one equals
-/// the convolution, so the gradients are the convolution's within float rounding (about
-/// 2·10⁻⁶ of each tensor's largest magnitude, against 5·10⁻⁷ for unfolding).
+/// the convolution, so the gradients are the convolution's within float rounding (up to
+/// 4·10⁻⁶ of each tensor's largest magnitude, F(4×4, 4×4)'s output; 5·10⁻⁷ for unfolding).
 ///
 /// All buffers are shared by a network's layers (`WinogradWorkspace`, and the unfolding
 /// workspace): U stays from a layer's forward to its backward only if no other Winograd
@@ -62,7 +62,7 @@ final class WinogradConvolution {
         switch layout {
         case .convolution(let r, _):
             precondition(r == 3 || r == 4, "Winograd convolution takes 3×3 or 4×4 kernels")
-            transform = WinogradTransform(outputTile: 7 - r, kernel: r)
+            transform = WinogradTransform(outputTile: 4, kernel: r)
             (virtualInputs, virtualOutputs) = (inputChannels, outputChannels)
         case .stridedConvolution:
             transform = WinogradTransform(outputTile: 3, kernel: 2)

@@ -56,7 +56,7 @@ import TestSupport
         Self.check(arena: arena, input: input, forward: conv.forward, backward: { conv.backward($0) })
     }
 
-    /// Winograd F(3×3, 4×4), F(4×4, 3×3) and, for stride 2, F(3×3, 2×2) over the input's
+    /// Winograd F(4×4, 4×4), F(4×4, 3×3) and, for stride 2, F(3×3, 2×2) over the input's
     /// phases, with tiles that overhang the output of odd size.
     @Test(arguments: [(4, 1, 1, true), (3, 1, 1, false), (3, 1, 0, true), (4, 2, 1, true), (4, 2, 1, false)])
     func conv2dWinograd(_ k: Int, _ stride: Int, _ pad: Int, _ bias: Bool) {

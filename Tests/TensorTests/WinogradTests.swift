@@ -5,8 +5,8 @@ import TestSupport
 /// Winograd's transforms against the definition of a correlation, and the tile copies
 /// against their adjoints and the definition of `TileMap`.
 @Suite struct WinogradTests {
-    /// The tile sizes the convolutions use: F(3, 4), F(4, 3), F(3, 2), and two more.
-    @Test(arguments: [(3, 4), (4, 3), (3, 2), (2, 3), (4, 2)])
+    /// The tile sizes the convolutions use: F(4, 4), F(4, 3), F(3, 2), and three more.
+    @Test(arguments: [(4, 4), (3, 4), (4, 3), (3, 2), (2, 3), (4, 2)])
     func oneTileEqualsCorrelation(_ m: Int, _ r: Int) {
         let t = WinogradTransform(outputTile: m, kernel: r)
         let n = t.n
