@@ -67,10 +67,11 @@ public final class Network {
     /// PT's `module.training`.
     public private(set) var isTraining = true
 
-    /// Builds the network; unknown architectures are a `ConfigError`.
-    public init(_ spec: NetworkSpec, random: RandomStream) throws {
+    /// Builds the network; unknown architectures are a `ConfigError`. Networks that never
+    /// run at the same time may share `workspaces`.
+    public init(_ spec: NetworkSpec, random: RandomStream, workspaces: ConvolutionWorkspaces = ConvolutionWorkspaces()) throws {
         self.spec = spec
-        let context = NetworkContext(arena: arena, norm: spec.norm, random: random)
+        let context = NetworkContext(arena: arena, norm: spec.norm, random: random, workspaces: workspaces)
         progress = context.progress
         switch spec.architecture {
         case _ where spec.unetLevels != nil:

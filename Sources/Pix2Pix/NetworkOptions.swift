@@ -10,25 +10,36 @@ public enum NormKind: String, Sendable, CaseIterable, Codable {
     public var convolutionsHaveBias: Bool { self == .instance }
 }
 
+/// The convolutions' scratch: the im2col columns and Winograd's products, used only within
+/// one call, and Winograd's transformed weights, handed from forward to backward under an
+/// owner check. Convolutions that never run at the same time share one set: a network's
+/// layers, and a replica's G and D (which saves the smaller network's set, tens of MB).
+public final class ConvolutionWorkspaces {
+    public let columns = TensorBuffer()
+    public let winograd = WinogradWorkspace()
+    public init() {}
+}
+
 /// What every network needs to know to build itself.
 public struct NetworkContext {
     public let arena: ParameterArena
     public let norm: NormKind
     /// Seed of the dropout masks.
     public let random: RandomStream
-    /// One im2col workspace shared by all convolutions of the network (they run one at a time).
-    public let workspace = TensorBuffer()
+    /// The im2col workspace of every convolution of the network (`ConvolutionWorkspaces`).
+    public let workspace: TensorBuffer
     /// The Winograd convolutions' shared buffers.
-    public let winograd = WinogradWorkspace()
+    public let winograd: WinogradWorkspace
     /// Told, during backward, from which arena offset on the gradients are final.
     public let progress = GradientProgress()
     /// Every convolution of the network, in build order (`Network.convolutionAlgorithm`).
     public let convolutions = ConvolutionRegistry()
 
-    public init(arena: ParameterArena, norm: NormKind, random: RandomStream) {
+    public init(arena: ParameterArena, norm: NormKind, random: RandomStream, workspaces: ConvolutionWorkspaces) {
         self.arena = arena
         self.norm = norm
         self.random = random
+        (workspace, winograd) = (workspaces.columns, workspaces.winograd)
     }
 }
 

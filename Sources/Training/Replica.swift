@@ -25,8 +25,10 @@ public final class Replica {
         self.communicator = communicator
         log = Log(rank: communicator.rank, worldSize: communicator.size, host: communicator.hostname)
         let random = RandomStream(seed: UInt64(options.seed), stream: 0)
-        let G = try Network(options.generatorSpec, random: random.derived("G"))
-        let D = try Network(options.discriminatorSpec, random: random.derived("D"))
+        // G and D run one after the other: one set of convolution scratch buffers for both.
+        let workspaces = ConvolutionWorkspaces()
+        let G = try Network(options.generatorSpec, random: random.derived("G"), workspaces: workspaces)
+        let D = try Network(options.discriminatorSpec, random: random.derived("D"), workspaces: workspaces)
         G.initialize(options.initializer, gain: options.init_gain, random: random.derived("init G"))
         D.initialize(options.initializer, gain: options.init_gain, random: random.derived("init D"))
         (G.convolutionAlgorithm, D.convolutionAlgorithm) = (options.convolutionAlgorithm, options.convolutionAlgorithm)
