@@ -173,20 +173,23 @@ private struct TileCopy: ChunkTask {
         let H = map.height, W = map.width, S = map.phases, C = map.channels, K = map.virtualChannels
         let m = g.m, TW = g.tilesWide
         let row = K * g.tiles  // stride between tile positions (a, b)
+        // The tiles tw with 0 ≤ S·(tw·m + b) + colShift < W, per b: the same for every row
+        // of tiles, so worked out once per plane (a division each).
+        withUnsafeTemporaryAllocation(of: (Int, Int).self, capacity: side) { valid in
         for plane in planes {
             let s = plane / K, k = plane % K
             let c = k / (S * S), phase = k % (S * S)
             let rowShift = map.phaseSign * (phase / S) - map.origin, colShift = map.phaseSign * (phase % S) - map.origin
             let img = image + (s * C + c) * H * W
             let column = tiles + k * g.tiles + s * g.tilesPerSample
+            for b in 0..<side { valid[b] = validRange(offset: S * b + colShift, stride: S * m, extent: W, count: TW) }
             for a in 0..<side {
                 for th in 0..<g.tilesHigh {
                     let ih = S * (th * m + a) + rowShift
                     let inside = ih >= 0 && ih < H
                     for b in 0..<side {
                         let t = column + (a * side + b) * row + th * TW
-                        // tw with 0 ≤ S·(tw·m + b) + colShift < W.
-                        let (lo, hi) = validRange(offset: S * b + colShift, stride: S * m, extent: W, count: TW)
+                        let (lo, hi) = valid[b]
                         let src = img + ih * W + S * b + colShift, step = S * m
                         var tw = lo
                         switch mode {
@@ -204,6 +207,7 @@ private struct TileCopy: ChunkTask {
                     }
                 }
             }
+        }
         }
     }
 }
