@@ -11,8 +11,8 @@ import TestSupport
         let t = WinogradTransform(outputTile: m, kernel: r)
         let n = t.n
         let d = randomValues(n * n, seed: 1), g = randomValues(r * r, seed: 2)
-        // U = kernel · vec(g), V = input · vec(d) (kron of Bᵀ, as `SparseTransform` would
-        // apply it: here with a dense product of the stored matrices), Y = output · (U ⊙ V).
+        // U = kernel · vec(g), V = input · vec(d) (kron of Bᵀ), Y = output · (U ⊙ V), each a
+        // dense product of the stored matrices.
         var u = [Float](repeating: 0, count: n * n)
         for xi in 0..<n * n { for j in 0..<r * r { u[xi] += t.kernel.base[xi * r * r + j] * g[j] } }
         var v = [Float](repeating: 0, count: n * n)
