@@ -104,7 +104,7 @@ struct Bench: ParsableCommand {
                 ("s_per_step", fmt(perStep)), ("images_per_s", fmt(images)),
                 ("gflop_per_step", fmt(flops / 1e9 * Double(communicator.size))),
                 ("gflop_per_s", fmt(gflops * Double(communicator.size))),
-                ("sgemm_peak_gflop_per_s", fmt(peak)), ("peak_rss_mb", fmt(rss)),
+                ("sgemm_peak_gflop_per_s", fmt(peak)), ("peak_rss_mb", fmt(rss)), ("blas_core", "\"\(blasCoreName)\""),
             ]
             fields += phases.map { ($0.0, fmt($0.1)) }
             if let baseline {
@@ -113,7 +113,7 @@ struct Bench: ParsableCommand {
             if json {
                 print("{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
             } else {
-                print("bench: \(options.netG) + \(options.netD) at \(s)×\(s), batch \(n) per rank, \(communicator.size) rank(s) × \(budget.threads) thread(s), \(steps) steps")
+                print("bench: \(options.netG) + \(options.netD) at \(s)×\(s), batch \(n) per rank, \(communicator.size) rank(s) × \(budget.threads) thread(s), \(steps) steps, OpenBLAS \(blasCoreName) kernels")
                 print(String(format: "  %.3f s/step, %.2f images/s, %.1f GFLOP/s per rank (%.0f%% of the %.1f GFLOP/s sgemm peak per rank), peak RSS %.0f MB per rank",
                              perStep, images, gflops, 100 * gflops / peak, peak, rss))
                 print("  per step: " + phases.map { String(format: "%@ %.3f", String($0.0.dropLast(2)), $0.1) }.joined(separator: ", "))
