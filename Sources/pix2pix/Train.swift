@@ -24,7 +24,7 @@ struct Train: ParsableCommand {
             let budget = try ThreadBudget.compute(communicator: communicator)
             ComputeThreads.set(budget.threads)
             let log = Log(rank: communicator.rank, worldSize: communicator.size, host: communicator.hostname)
-            log.info("\(communicator.size) rank(s); \(budget)")
+            log.info("\(communicator.size) rank(s); \(budget); OpenBLAS \(blasCoreName) kernels")
             if let warning = budget.warning { log.info("warning: \(warning)") }
             let trainer = try Trainer(options: options, communicator: communicator)
             trainer.stopRequest.install()
