@@ -28,6 +28,14 @@ import Tensor
 /// interleaved with backward, not overlapped with it by a second thread. `synchronize`
 /// is `begin` + `finish`.
 ///
+/// Sharded optimiser step (`shareOptimizerState`, hierarchical mode, several ranks on a
+/// node; ZeRO stage 1 through shared memory): a second window holds the node's one copy of
+/// the trainable values and both Adam moments (`sharedState`), which every local rank maps.
+/// Each rank then averages only its slice (`shardRange`) into its own gradients — nobody
+/// else reads that average — and runs Adam on that slice alone (`allFinite`, `updated`):
+/// half the optimiser work and no averaged gradients written to the other slots with two
+/// ranks, and the moments of the other slices never touch this rank's memory.
+///
 /// Every buffer (window, scratch, fixed-point accumulator) is allocated in `init`; a call
 /// allocates nothing.
 public final class GradientSync {
@@ -44,6 +52,15 @@ public final class GradientSync {
     public let bucketElements: Int
 
     private var window: MPI_Win? = nil
+    /// The node's values and Adam moments (sharded optimiser step), 3·count floats.
+    private var stateWindow: MPI_Win? = nil
+    /// One flag per local rank (16 floats apart) for `allFinite`, in `stateWindow`.
+    private var finiteFlags: UnsafeMutablePointer<Float>? = nil
+    /// The node's one copy of the trainable values and Adam moments when the optimiser step
+    /// is sharded (`shareOptimizerState` and several ranks on this node), else nil.
+    public private(set) var sharedState: (values: UnsafeMutableBufferPointer<Float>,
+                                          expAvg: UnsafeMutableBufferPointer<Float>,
+                                          expAvgSq: UnsafeMutableBufferPointer<Float>)? = nil
     /// Every local rank's slot, as mapped in this process.
     private var slots: [UnsafeMutablePointer<Float>] = []
     /// Sources and destinations of the reduction kernel: the slots, with this rank's own
@@ -68,9 +85,12 @@ public final class GradientSync {
         return UnsafeMutableBufferPointer(start: slots[communicator.localRank], count: count)
     }
 
-    /// Prepares synchronisation of `count` floats; allocates the shared window once.
+    /// The part of the buffer this rank averages and, in a sharded step, updates.
+    public var shardRange: Range<Int> { ownSlice }
+
+    /// Prepares synchronisation of `count` floats; allocates the shared windows once.
     public init(communicator: Communicator, count: Int, mode: Mode = .hierarchical,
-                bucketBytes: Int = 16 << 20) throws {
+                bucketBytes: Int = 16 << 20, shareOptimizerState: Bool = false) throws {
         self.communicator = communicator
         self.count = count
         self.mode = mode
@@ -78,14 +98,16 @@ public final class GradientSync {
         self.scratch = .allocate(capacity: Self.block)
         if mode == .hierarchical, let node = communicator.node, communicator.size > 1 {
             try allocateWindow(node)
+            if shareOptimizerState && communicator.localSize > 1 { try allocateStateWindow(node) }
         }
     }
 
     /// Prepares synchronisation of `arena.grads`.
     public convenience init(communicator: Communicator, arena: ParameterArena,
-                            mode: Mode = .hierarchical, bucketBytes: Int = 16 << 20) throws {
+                            mode: Mode = .hierarchical, bucketBytes: Int = 16 << 20,
+                            shareOptimizerState: Bool = false) throws {
         try self.init(communicator: communicator, count: arena.grads.count, mode: mode,
-                      bucketBytes: bucketBytes)
+                      bucketBytes: bucketBytes, shareOptimizerState: shareOptimizerState)
     }
 
     /// Never collective: a synchroniser dropped while an error unwinds on one rank must not
@@ -100,11 +122,18 @@ public final class GradientSync {
     public func release() {
         guard let w = window else { return }
         guard !communicator.isFinalized else { window = nil; slots = []; return }
-        if lockedAll { MPI_Win_unlock_all(w) }
+        if lockedAll {
+            MPI_Win_unlock_all(w)
+            if let s = stateWindow { MPI_Win_unlock_all(s) }
+        }
         lockedAll = false
         var handle: MPI_Win? = w
         MPI_Win_free(&handle)
+        if stateWindow != nil { MPI_Win_free(&stateWindow) }
         window = nil
+        stateWindow = nil
+        sharedState = nil
+        finiteFlags = nil
         slots = []
     }
 
@@ -130,6 +159,48 @@ public final class GradientSync {
         lockedAll = true
         // Touch our slot once so first-use page faults are not part of a training step.
         slots[communicator.localRank].initialize(repeating: 0, count: count)
+        try nodeBarrier()
+    }
+
+    /// Local rank 0 allocates the node's values and moments; the others map them.
+    private func allocateStateWindow(_ node: MPI_Comm) throws {
+        // Values, both moments, then one cache line per local rank for `allFinite`.
+        let floats = communicator.localRank == 0 ? 3 * count + 16 * communicator.localSize : 0
+        var base: UnsafeMutableRawPointer? = nil
+        var win: MPI_Win? = nil
+        try Communicator.check(
+            MPI_Win_allocate_shared((floats * 4 + 4095) / 4096 * 4096, 4, cmpi_info_null(), node, &base, &win),
+            "MPI_Win_allocate_shared")
+        stateWindow = win
+        var size: MPI_Aint = 0, unit: Int32 = 0
+        var ptr: UnsafeMutableRawPointer? = nil
+        try Communicator.check(MPI_Win_shared_query(win, 0, &size, &unit, &ptr), "MPI_Win_shared_query")
+        let p = ptr!.bindMemory(to: Float.self, capacity: 3 * count + 16 * communicator.localSize)
+        finiteFlags = p + 3 * count
+        sharedState = (UnsafeMutableBufferPointer(start: p, count: count),
+                       UnsafeMutableBufferPointer(start: p + count, count: count),
+                       UnsafeMutableBufferPointer(start: p + 2 * count, count: count))
+        try Communicator.check(MPI_Win_lock_all(cmpi_mode_nocheck(), win), "MPI_Win_lock_all")
+        try nodeBarrier()
+    }
+
+    // MARK: - Sharded optimiser step
+
+    /// Whether every local rank found its slice finite (the same answer on every rank: the
+    /// nodes hold identical averages). Through flags in the shared window and a barrier
+    /// (an `MPI_Allreduce` of one int allocates inside Open MPI on every call); nobody
+    /// writes a flag again before `updated`.
+    public func allFinite(_ mine: Bool) throws -> Bool {
+        guard let flags = finiteFlags else { return mine }
+        flags[16 * communicator.localRank] = mine ? 1 : 0
+        try nodeBarrier()
+        for k in 0..<communicator.localSize where flags[16 * k] != 1 { return false }
+        return true
+    }
+
+    /// Returns when every local rank has updated its slice of the shared values.
+    public func updated() throws {
+        guard sharedState != nil else { return }
         try nodeBarrier()
     }
 
@@ -215,8 +286,10 @@ public final class GradientSync {
 
     private func nodeBarrier() throws {
         MPI_Win_sync(window)
+        if let s = stateWindow { MPI_Win_sync(s) }
         try Communicator.check(MPI_Barrier(communicator.node), "MPI_Barrier")
         MPI_Win_sync(window)
+        if let s = stateWindow { MPI_Win_sync(s) }
     }
 
     /// This local rank's slice of `[0, count)`, in whole cache lines.
@@ -234,6 +307,14 @@ public final class GradientSync {
         for k in 0..<slots.count { sources[k] = slots[k]; outputs[k] = slots[k] }
         sources[c.localRank] = p
         outputs[c.localRank] = p
+        let sharded = sharedState != nil
+        if c.nodeCount == 1 && sharded {
+            // Only this rank's optimiser reads this slice's average: into my gradients only.
+            // No barrier after it: nobody writes a slot again before `updated`.
+            outputs[0] = p
+            reduceSlice(mine, scale: 1 / Float(c.size), outputs: 1)
+            return
+        }
         if c.nodeCount == 1 {
             // Average my slice into every other slot and into my gradients.
             reduceSlice(mine, scale: 1 / Float(c.size), outputs: slots.count)
@@ -256,7 +337,13 @@ public final class GradientSync {
             for i in 0..<count { q[i] *= inv }
         }
         try nodeBarrier()
-        if p != slots[0] { p.update(from: slots[0], count: count) }
+        if p != slots[0] {
+            if sharded {  // my optimiser reads my slice only
+                (p + mine.lowerBound).update(from: slots[0] + mine.lowerBound, count: mine.count)
+            } else {
+                p.update(from: slots[0], count: count)
+            }
+        }
         try nodeBarrier()  // nobody overwrites the leader's slot while others still copy
     }
 

@@ -15,8 +15,9 @@ public final class Adam {
     /// Steps taken (PyTorch's `state['step']`).
     public var step = 0
     /// First and second moments, laid out as `arena.values`.
-    public let exp_avg: UnsafeMutableBufferPointer<Float>
-    public let exp_avg_sq: UnsafeMutableBufferPointer<Float>
+    public private(set) var exp_avg: UnsafeMutableBufferPointer<Float>
+    public private(set) var exp_avg_sq: UnsafeMutableBufferPointer<Float>
+    private var ownsMoments = true
 
     public init(arena: ParameterArena, learningRate: Float = 2e-4, beta1: Float = 0.5,
                 beta2: Float = 0.999, eps: Float = 1e-8) {
@@ -26,19 +27,35 @@ public final class Adam {
         self.beta1 = beta1
         self.beta2 = beta2
         self.eps = eps
-        exp_avg = .allocate(capacity: arena.parameterCount)
-        exp_avg.initialize(repeating: 0)
-        exp_avg_sq = .allocate(capacity: arena.parameterCount)
-        exp_avg_sq.initialize(repeating: 0)
+        exp_avg = ZeroPages.allocate(arena.parameterCount)
+        exp_avg_sq = ZeroPages.allocate(arena.parameterCount)
     }
 
     deinit {
-        exp_avg.deallocate()
-        exp_avg_sq.deallocate()
+        guard ownsMoments else { return }
+        ZeroPages.deallocate(exp_avg)
+        ZeroPages.deallocate(exp_avg_sq)
     }
 
-    /// One update of every parameter from `arena.grads`.
-    public func update() {
+    /// Moves both moments into storage the caller owns and keeps alive as long as the
+    /// optimiser (the shared-memory window of a sharded step); this rank copies the current
+    /// moments of `copying` over (its own slice: see `ParameterArena.useValueStorage`).
+    public func useMomentStorage(expAvg: UnsafeMutableBufferPointer<Float>,
+                                 expAvgSq: UnsafeMutableBufferPointer<Float>, copying range: Range<Int>) {
+        precondition(expAvg.count == exp_avg.count && expAvgSq.count == exp_avg_sq.count,
+                     "moment storage of the wrong size")
+        let o = range.lowerBound
+        (expAvg.baseAddress! + o).update(from: exp_avg.baseAddress! + o, count: range.count)
+        (expAvgSq.baseAddress! + o).update(from: exp_avg_sq.baseAddress! + o, count: range.count)
+        if ownsMoments { ZeroPages.deallocate(exp_avg); ZeroPages.deallocate(exp_avg_sq) }
+        (exp_avg, exp_avg_sq) = (expAvg, expAvgSq)
+        ownsMoments = false
+    }
+
+    /// One update of the parameters in `range` (all of them by default) from `arena.grads`.
+    /// A sharded step gives every rank of a node its own range of one shared arena; the step
+    /// count advances once per call either way.
+    public func update(_ range: Range<Int>? = nil) {
         step += 1
         let t = Double(step)
         let bc1 = 1 - pow(Double(beta1), t)
@@ -48,9 +65,12 @@ public final class Adam {
         // torch.lerp's two-sided formula, so m matches bit for bit: weight w below 0.5 uses
         // m + w·(g − m), otherwise g − (g − m)·(1 − w). Hoisted so the loops vectorise.
         let w = 1 - beta1
-        parallelChunks(arena.parameterCount, AdamUpdate(
-            p: arena.values.baseAddress!, g: arena.grads.baseAddress!,
-            m: exp_avg.baseAddress!, v: exp_avg_sq.baseAddress!,
+        let range = range ?? 0..<arena.parameterCount
+        precondition(range.lowerBound >= 0 && range.upperBound <= arena.parameterCount, "Adam range outside the arena")
+        let o = range.lowerBound
+        parallelChunks(range.count, AdamUpdate(
+            p: arena.values.baseAddress! + o, g: arena.grads.baseAddress! + o,
+            m: exp_avg.baseAddress! + o, v: exp_avg_sq.baseAddress! + o,
             w: w, lowWeight: abs(w) < 0.5, b2: beta2, stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: eps))
     }
 }

@@ -80,7 +80,7 @@ extension Pix2PixModel {
         }
         try reduce(sumsD.sums)
         sumsD.average(into: D.arena.grads, divisor: globalBatch)
-        if try finite(D, "D") { optimizerD.update() }
+        try optimize(D, optimizerD, "D")
 
         // G step through the updated D.
         let sumsG = exactSums(for: G)
@@ -100,7 +100,7 @@ extension Pix2PixModel {
         for (bn, t) in zip(G.batchNorms, tracked) { bn.numBatchesTracked = t }
         try reduce(sumsG.sums)
         sumsG.average(into: G.arena.grads, divisor: globalBatch)
-        if try finite(G, "G") { optimizerG.update() }
+        try optimize(G, optimizerG, "G")
 
         self.fakeB = fakes
         let k = 1 / Float(n)

@@ -82,6 +82,10 @@ public final class Pix2PixModel {
     /// network then reports the buckets as they complete, and `gradientsReady` ends it.
     public var gradientsWillFinish: ((ParameterArena) throws -> Void)?
 
+    /// Sharded optimiser steps (set by the data-parallel trainer): for an arena whose values
+    /// and Adam moments every rank of a node shares, the part this rank updates.
+    public var optimizerShard: ((ParameterArena) -> OptimizerShard?)?
+
     /// What a non-finite gradient does: throw `NonFiniteGradient` (false) or skip that
     /// network's optimiser step and count it (true).
     public var skipNonFinite = false
@@ -138,20 +142,34 @@ public final class Pix2PixModel {
         return (ganLoss, l1Loss, dFake)
     }
 
-    /// Whether `net`'s gradients are all finite (their sum is: NaN and Inf propagate); if
-    /// not, throws or counts a skipped update per `skipNonFinite`.
-    func finite(_ net: Network, _ name: String) throws -> Bool {
-        let g = net.arena.grads.baseAddress!, count = net.arena.parameterCount
+    /// Whether `net`'s gradients in `range` are all finite (their sum is: NaN and Inf
+    /// propagate).
+    func finite(_ net: Network, _ range: Range<Int>) -> Bool {
+        let g = net.arena.grads.baseAddress! + range.lowerBound
         let slots = 16, sums = partialSums.base
-        parallelChunks(slots, minimumChunk: 1, SlotSums(values: g, count: count, slots: slots, sums: sums))
+        parallelChunks(slots, minimumChunk: 1, SlotSums(values: g, count: range.count, slots: slots, sums: sums))
         var total: Float = 0
         for k in 0..<slots { total += sums[k] }
-        if total.isFinite { return true }
-        if skipNonFinite {
+        return total.isFinite
+    }
+
+    /// Adam on `net` from its (averaged) gradients, unless one of them is not finite: then
+    /// throws `NonFiniteGradient` or skips the update and counts it (`skipNonFinite`). With
+    /// a shard, this rank checks and updates its part only, the ranks agree on the verdict,
+    /// and the call returns once every rank's part is updated.
+    func optimize(_ net: Network, _ optimizer: Adam, _ name: String) throws {
+        let shard = optimizerShard?(net.arena)
+        let range = shard?.range ?? 0..<net.arena.parameterCount
+        var ok = finite(net, range)
+        if let shard { ok = try shard.allFinite(ok) }
+        if ok {
+            optimizer.update(range)
+        } else if skipNonFinite {
             skippedUpdates += 1
-            return false
+        } else {
+            throw NonFiniteGradient(network: name)
         }
-        throw NonFiniteGradient(network: name)
+        try shard?.updated()
     }
 
     /// fake_B = G(A) without training (PT's `test()` runs this under no_grad).
@@ -185,7 +203,7 @@ public final class Pix2PixModel {
         lap(\.discriminator, "D forward+backward")
         try gradientsReady?(D.arena)
         lap(\.gradientSync, "gradient sync (wait + reduce)")
-        if try finite(D, "D") { optimizerD.update() }
+        try optimize(D, optimizerD, "D")
         lap(\.optimizer, "Adam")
 
         // G step through the updated, frozen D.
@@ -199,11 +217,24 @@ public final class Pix2PixModel {
         lap(\.generatorBackward, "G backward")
         try gradientsReady?(G.arena)
         lap(\.gradientSync, "gradient sync (wait + reduce)")
-        if try finite(G, "G") { optimizerG.update() }
+        try optimize(G, optimizerG, "G")
         lap(\.optimizer, "Adam")
         times.steps += 1
         return losses
     }
+}
+
+/// One rank's part of an optimiser step shared by the ranks of a node (ZeRO stage 1 over
+/// shared memory): the network's values and Adam moments are one copy in memory all of them
+/// map, every rank updates its own range of it from the averaged gradients, and nobody reads
+/// the values again before every rank has finished. `GradientSync` provides it.
+public protocol OptimizerShard: AnyObject {
+    /// The part of the arena this rank updates.
+    var range: Range<Int> { get }
+    /// Whether every rank found its part finite (every rank gets the same answer).
+    func allFinite(_ mine: Bool) throws -> Bool
+    /// Returns when every rank has finished its part.
+    func updated() throws
 }
 
 /// Sums of `values` in `slots` contiguous slots, one per index of the range.

@@ -49,6 +49,7 @@ public final class ParameterArena {
     public private(set) var entries: [Entry] = []
     public private(set) var isFinalized = false
     private var ownsGradients = true
+    private var ownsValues = true
     /// All trainable values, contiguous.
     public private(set) var values = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
     /// All gradients, same layout as `values`.
@@ -59,9 +60,9 @@ public final class ParameterArena {
     public init() {}
 
     deinit {
-        values.deallocate()
-        if ownsGradients { grads.deallocate() }
-        bufferValues.deallocate()
+        if ownsValues { ZeroPages.deallocate(values) }
+        if ownsGradients { ZeroPages.deallocate(grads) }
+        ZeroPages.deallocate(bufferValues)
     }
 
     /// Registers a trainable parameter.
@@ -89,9 +90,9 @@ public final class ParameterArena {
         for e in entries {
             if e.isTrainable { e.offset = p; p += e.count } else { e.offset = b; b += e.count }
         }
-        values = Self.zeroed(p)
-        grads = Self.zeroed(p)
-        bufferValues = Self.zeroed(b)
+        values = ZeroPages.allocate(p)
+        grads = ZeroPages.allocate(p)
+        bufferValues = ZeroPages.allocate(b)
         isFinalized = true
     }
 
@@ -102,9 +103,23 @@ public final class ParameterArena {
         precondition(isFinalized && storage.count == grads.count, "gradient storage of the wrong size")
         guard storage.baseAddress != grads.baseAddress else { return }
         _ = storage.update(fromContentsOf: grads)
-        if ownsGradients { grads.deallocate() }
+        if ownsGradients { ZeroPages.deallocate(grads) }
         grads = storage
         ownsGradients = false
+    }
+
+    /// Moves the trainable values into storage the caller owns and keeps alive as long as the
+    /// arena: an MPI shared-memory window that every rank of a node maps and each updates a
+    /// part of. This rank copies the current values of `copying` over (the ranks of a node
+    /// copy one slice each, so each writes only the pages of its own; they must all finish
+    /// before anyone reads).
+    public func useValueStorage(_ storage: UnsafeMutableBufferPointer<Float>, copying range: Range<Int>) {
+        precondition(isFinalized && storage.count == values.count, "value storage of the wrong size")
+        guard storage.baseAddress != values.baseAddress else { return }
+        (storage.baseAddress! + range.lowerBound).update(from: values.baseAddress! + range.lowerBound, count: range.count)
+        if ownsValues { ZeroPages.deallocate(values) }
+        values = storage
+        ownsValues = false
     }
 
     /// Number of trainable scalars.
@@ -115,13 +130,5 @@ public final class ParameterArena {
     /// Sets every gradient to zero (one memset).
     public func zeroGrad() {
         grads.update(repeating: 0)
-    }
-
-    private static func zeroed(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
-        let raw = UnsafeMutableRawPointer.allocate(
-            byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
-        let p = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-        p.initialize(repeating: 0, count: max(count, 1))
-        return UnsafeMutableBufferPointer(start: p, count: count)
     }
 }

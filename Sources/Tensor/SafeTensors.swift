@@ -115,15 +115,18 @@ public struct SafeTensorsFile {
     /// The names of all tensors, sorted.
     public var names: [String] { tensors.keys.sorted() }
 
-    /// Copies an F32 tensor into `out` (which must have the right count).
-    public func read(_ name: String, into out: UnsafeMutableBufferPointer<Float>) throws {
+    /// Copies an F32 tensor into `out` (which must have the right count), or only the
+    /// elements in `part` (a rank's slice of a node-shared buffer).
+    public func read(_ name: String, into out: UnsafeMutableBufferPointer<Float>, only part: Range<Int>? = nil) throws {
         let info = try lookup(name, .f32)
         guard out.count * 4 == info.range.count else {
             throw FileError(path, "tensor \(name): has \(info.range.count / 4) elements, expected \(out.count)")
         }
+        let part = part ?? 0..<out.count
+        precondition(part.lowerBound >= 0 && part.upperBound <= out.count, "part outside the tensor")
         data.withUnsafeBytes { raw in
-            let src = raw.baseAddress! + dataStart + info.range.lowerBound
-            UnsafeMutableRawPointer(out.baseAddress!).copyMemory(from: src, byteCount: info.range.count)
+            let src = raw.baseAddress! + dataStart + info.range.lowerBound + 4 * part.lowerBound
+            UnsafeMutableRawPointer(out.baseAddress! + part.lowerBound).copyMemory(from: src, byteCount: 4 * part.count)
         }
     }
 

@@ -54,19 +54,35 @@ public final class Replica {
         ])
         for (k, v) in dataFingerprint { fingerprint.set(k, v) }
         try Handshake.verify(fingerprint, on: communicator)
+        var shards: [ObjectIdentifier: NodeOptimizerShard] = [:]
         if options.exact_reduce {
             // Fixed-point sums travel through `reduceExact` (Pix2PixModel.exactStep).
             syncG = nil
             syncD = nil
         } else {
             let mode = GradientSync.Mode(rawValue: options.reduce)!
-            let sG = try GradientSync(communicator: communicator, arena: G.arena, mode: mode)
-            let sD = try GradientSync(communicator: communicator, arena: D.arena, mode: mode)
-            // Gradients live in the shared-memory window: averaging needs no copy in or out.
-            if let shared = sG.sharedGradients { G.arena.useGradientStorage(shared) }
-            if let shared = sD.sharedGradients { D.arena.useGradientStorage(shared) }
+            let sG = try GradientSync(communicator: communicator, arena: G.arena, mode: mode, shareOptimizerState: true)
+            let sD = try GradientSync(communicator: communicator, arena: D.arena, mode: mode, shareOptimizerState: true)
+            for (net, s, adam, name) in [(G, sG, model.optimizerG, "G"), (D, sD, model.optimizerD, "D")] {
+                // Gradients live in the shared-memory window: averaging needs no copy in or out.
+                if let shared = s.sharedGradients { net.arena.useGradientStorage(shared) }
+                // Several ranks on this node: one copy of the values and Adam moments, each
+                // rank copying in and later updating its own slice.
+                if let state = s.sharedState {
+                    net.arena.useValueStorage(state.values, copying: s.shardRange)
+                    adam.useMomentStorage(expAvg: state.expAvg, expAvgSq: state.expAvgSq, copying: s.shardRange)
+                    try s.updated()
+                    shards[ObjectIdentifier(net.arena)] = NodeOptimizerShard(sync: s, network: name)
+                }
+            }
             syncG = sG
             syncD = sD
+            if !shards.isEmpty {
+                model.optimizerShard = { [shards] in shards[ObjectIdentifier($0)] }
+                if communicator.rank == 0 {
+                    self.log.info("optimizer sharded: the \(communicator.localSize) ranks of each node share one copy of the values and Adam moments, each updating 1/\(communicator.localSize)")
+                }
+            }
         }
         if options.norm == "syncbatch" {
             // SyncBatchNorm: batch statistics over the global batch. A failed exchange inside
@@ -102,6 +118,7 @@ public final class Replica {
                 }
             }
         }
+        for shard in shards.values { shard.replica = self }
         model.gradientsReady = { [unowned self] arena in
             guard let s = sync(for: arena) else { return }
             open.remove(ObjectIdentifier(arena))
@@ -134,6 +151,31 @@ public final class Replica {
         watchdog?.stop()
         syncG?.release()
         syncD?.release()
+    }
+}
+
+/// One network's part of the node-shared optimiser step, its exchanges under the watchdog.
+final class NodeOptimizerShard: OptimizerShard {
+    let sync: GradientSync
+    weak var replica: Replica?
+    private let finiteName: String, updateName: String
+
+    init(sync: GradientSync, network: String) {
+        self.sync = sync
+        finiteName = "finite check \(network)"
+        updateName = "optimizer step \(network)"
+    }
+
+    var range: Range<Int> { sync.shardRange }
+
+    func allFinite(_ mine: Bool) throws -> Bool {
+        guard let replica else { return try sync.allFinite(mine) }
+        return try replica.collective(finiteName) { try sync.allFinite(mine) }
+    }
+
+    func updated() throws {
+        guard let replica else { return try sync.updated() }
+        try replica.collective(updateName) { try sync.updated() }
     }
 }
 

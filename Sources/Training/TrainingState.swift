@@ -97,8 +97,10 @@ public struct TrainingState {
     func restore(into model: Pix2PixModel, schedule: inout LearningRateSchedule) throws {
         for (name, net, adam) in [("G", model.G, model.optimizerG), ("D", model.D, model.optimizerD)] {
             try net.loadStateDict(from: networks[name]!)
-            try file.read("\(name).exp_avg", into: adam.exp_avg)
-            try file.read("\(name).exp_avg_sq", into: adam.exp_avg_sq)
+            // A node-shared optimiser state: every rank reads its own slice.
+            let part = model.optimizerShard?(net.arena)?.range
+            try file.read("\(name).exp_avg", into: adam.exp_avg, only: part)
+            try file.read("\(name).exp_avg_sq", into: adam.exp_avg_sq, only: part)
             adam.step = Int(try file.int64s("\(name).step").first ?? 0)
         }
         if let json = file.metadata["schedule"],

@@ -67,6 +67,8 @@ import TestSupport
             #expect(r.output.contains("[rank 0/\(ranks) "))
             // Only the coordinator reports.
             #expect(!r.output.contains("[rank 1/"), "\(r.output)")
+            // Several ranks on this node share one optimiser state, each updating a slice.
+            #expect(r.output.contains("the \(ranks) ranks of each node share one copy") == (ranks > 1), "\(r.output)")
             results.append(try Self.weights(out))
         }
         let moved = zip(results[0], try Self.initialWeights(data)).map { abs($0 - $1) }.max() ?? 0
@@ -77,13 +79,22 @@ import TestSupport
         let plain = try MPIRunner.mpi(2, Self.arguments(dataroot: data, checkpoints: plainOut, batch: 3) + ["--reduce", "plain"],
                                       binary: "pix2pix", timeout: 120)
         #expect(plain.status == 0 && !plain.timedOut, "\(plain.output.suffix(1500))")
+        #expect(!plain.output.contains("optimizer sharded"), "plain MPI_Allreduce keeps a private optimiser state")
         results.append(try Self.weights(plainOut))
+        // Simulated nodes of 2 ranks and 1: the leaders exchange node sums, the 2-rank node
+        // shares its optimiser state, the 1-rank node updates everything itself.
+        let nodesOut = "\(data)/ckpt-nodes"
+        let nodes = try MPIRunner.mpi(3, Self.arguments(dataroot: data, checkpoints: nodesOut, batch: 2), binary: "pix2pix",
+                                      environment: ["PIX2PIX_MPI_RANKS_PER_NODE": "2"], timeout: 120)
+        #expect(nodes.status == 0 && !nodes.timedOut, "\(nodes.output.suffix(1500))")
+        #expect(nodes.output.contains("the 2 ranks of each node share one copy"), "\(nodes.output.suffix(1500))")
+        results.append(try Self.weights(nodesOut))
         for k in 1..<results.count {
             #expect(results[k].count == results[0].count)
             let diff = zip(results[0], results[k]).map { abs($0 - $1) }.max() ?? .infinity
             // Three Adam steps of lr 2e-4: weights move by up to 6e-4; reduction order changes
             // only the last bits of the averaged gradients.
-            let label = ["1 rank", "2 ranks", "3 ranks", "2 ranks, reduce plain"][k]
+            let label = ["1 rank", "2 ranks", "3 ranks", "2 ranks, reduce plain", "3 ranks on nodes of 2 and 1"][k]
             #expect(diff < 2e-6, "\(label) differs from 1 rank by up to \(diff)")
             print("data parallel: \(label) vs 1 rank, max weight difference \(diff)")
         }

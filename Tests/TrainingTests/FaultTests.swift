@@ -135,6 +135,14 @@ import Training
         #expect(stopped.output.contains("non-finite") && stopped.output.contains("at step"), "\(stopped.output.suffix(1500))")
         let skipped = try MPIRunner.single(args + ["--on_nonfinite", "skip"], binary: "pix2pix", timeout: 60)
         #expect(skipped.status == 0, "\(skipped.output.suffix(1500))")
+        // Two ranks with a shared optimiser state: each checks its own slice and they agree,
+        // so both stop (or both skip) at the same step instead of waiting for each other.
+        args[args.firstIndex(of: "--batch_size")! + 1] = "1"
+        let stopped2 = try MPIRunner.mpi(2, args, binary: "pix2pix", timeout: 60)
+        #expect(stopped2.status != 0 && !stopped2.timedOut)
+        #expect(stopped2.output.contains("non-finite"), "\(stopped2.output.suffix(1500))")
+        let skipped2 = try MPIRunner.mpi(2, args + ["--on_nonfinite", "skip"], binary: "pix2pix", timeout: 60)
+        #expect(skipped2.status == 0 && !skipped2.timedOut, "\(skipped2.output.suffix(1500))")
     }
 
     @Test func aBadImageEndsTheRunNamingItOrIsSkippedOnEveryRank() throws {

@@ -43,6 +43,28 @@ import TestSupport
         #expect(differing.isEmpty, "tensors differ after resume: \(differing.prefix(5))")
     }
 
+    /// Two ranks share one copy of the values and Adam moments and each updates its half:
+    /// the checkpoint rank 0 writes holds both halves, and each rank restores its own.
+    @Test func shardedOptimizerResumeIsBitIdentical() throws {
+        let data = try DataParallelTests.makeDataset("resume-sharded")
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let straight = try Self.train(data, "\(data)/straight", steps: 6, ranks: 2, batch: 2)
+        #expect(straight.output.contains("the 2 ranks of each node share one copy"), "\(straight.output.suffix(1500))")
+        _ = try Self.train(data, "\(data)/stopped", steps: 3, ranks: 2, batch: 2)
+        let resumed = try Self.train(data, "\(data)/stopped", steps: 6, extra: ["--resume", "auto"], ranks: 2, batch: 2)
+        #expect(resumed.output.contains("resuming from latest checkpoint: step 3"))
+        let a = try Self.state("\(data)/straight"), b = try Self.state("\(data)/stopped")
+        #expect(a.keys.sorted() == b.keys.sorted())
+        let differing = a.keys.filter { a[$0] != b[$0] }.sorted()
+        #expect(differing.isEmpty, "tensors differ after resume: \(differing.prefix(5))")
+        // Both halves of the moments moved (rank 1's half reached rank 0's checkpoint).
+        let m = a["latest_state/G.exp_avg"] ?? []
+        #expect(m.count > 100)
+        for half in [m[..<(m.count / 2)], m[(m.count / 2)...]] {
+            #expect(half.contains { $0 != 0 }, "a half of G.exp_avg is all zero")
+        }
+    }
+
     @Test func resumeOnAnotherWorldSizeAndDamagedSets() throws {
         let data = try DataParallelTests.makeDataset("resume2")
         defer { try? FileManager.default.removeItem(atPath: data) }
