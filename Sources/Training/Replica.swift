@@ -18,6 +18,12 @@ public final class Replica {
     let watchdog: Watchdog?
     /// The global step the watchdog reports.
     public var step = 0
+    /// How many ranks share this rank's optimiser state and split its update (1: not shared).
+    public private(set) var optimizerShardRanks = 1
+    /// The line `train` logs about the optimiser state when it is shared.
+    public var optimizerShardingDescription: String? {
+        optimizerShardRanks > 1 ? "optimizer sharded: the \(optimizerShardRanks) ranks of each node share one copy of the values and Adam moments, each updating 1/\(optimizerShardRanks)" : nil
+    }
 
     /// `dataFingerprint` (size, hash, sample size) joins the handshake.
     public init(options: Options, communicator: Communicator, dataFingerprint: [(String, String)]) throws {
@@ -79,9 +85,7 @@ public final class Replica {
             syncD = sD
             if !shards.isEmpty {
                 model.optimizerShard = { [shards] in shards[ObjectIdentifier($0)] }
-                if communicator.rank == 0 {
-                    self.log.info("optimizer sharded: the \(communicator.localSize) ranks of each node share one copy of the values and Adam moments, each updating 1/\(communicator.localSize)")
-                }
+                optimizerShardRanks = communicator.localSize
             }
         }
         if options.norm == "syncbatch" {

@@ -70,6 +70,7 @@ public final class Trainer {
         let valDir = "\(options.dataroot)/\(options.val_phase)"
         validator = (options.val_freq > 0 || options.val_steps > 0) && FileManager.default.fileExists(atPath: valDir)
             ? try Validator(options: options, phase: options.val_phase) : nil
+        if let line = replica.optimizerShardingDescription { log.info(line) }
         replica.model.skipNonFinite = options.on_nonfinite == "skip"
         startEpoch = options.epoch_count
         if !options.resume.isEmpty, let found = try TrainingState.find(options, label: options.resume) {

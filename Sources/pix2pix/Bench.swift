@@ -105,6 +105,7 @@ struct Bench: ParsableCommand {
                 ("gflop_per_step", fmt(flops / 1e9 * Double(communicator.size))),
                 ("gflop_per_s", fmt(gflops * Double(communicator.size))),
                 ("sgemm_peak_gflop_per_s", fmt(peak)), ("peak_rss_mb", fmt(rss)), ("blas_core", "\"\(blasCoreName)\""),
+                ("optimizer_shard_ranks", "\(replica.optimizerShardRanks)"),
             ]
             fields += phases.map { ($0.0, fmt($0.1)) }
             if let baseline {
@@ -116,6 +117,7 @@ struct Bench: ParsableCommand {
                 print("bench: \(options.netG) + \(options.netD) at \(s)×\(s), batch \(n) per rank, \(communicator.size) rank(s) × \(budget.threads) thread(s), \(steps) steps, OpenBLAS \(blasCoreName) kernels")
                 print(String(format: "  %.3f s/step, %.2f images/s, %.1f GFLOP/s per rank (%.0f%% of the %.1f GFLOP/s sgemm peak per rank), peak RSS %.0f MB per rank",
                              perStep, images, gflops, 100 * gflops / peak, peak, rss))
+                if let line = replica.optimizerShardingDescription { print("  \(line)") }
                 print("  per step: " + phases.map { String(format: "%@ %.3f", String($0.0.dropLast(2)), $0.1) }.joined(separator: ", "))
                 if let baseline { print(String(format: "  scaling efficiency %.1f%% of %d × %.2f images/s", 100 * images / (baseline * Double(communicator.size)), communicator.size, baseline)) }
             }
