@@ -20,10 +20,11 @@ BIN=.build/release/pix2pix
 git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 echo "commit $git_rev, $(lscpu | sed -n 's/^Model name: *//p'), $CORES cores, $($PYTHON -c 'import torch; print("torch", torch.__version__)')"
 
-# The fastest of several JSON results (by s_per_step, or s_per_image for translate).
+# The fastest of several JSON results (by s_per_step, or s_per_image for translate); each
+# result is the last line of a run's output that is a JSON object (mpirun may add others).
 fastest() {
     $PYTHON -c 'import json, sys
-runs = [json.loads(r) for r in sys.argv[1:]]
+runs = [json.loads([l for l in r.splitlines() if l.startswith("{")][-1]) for r in sys.argv[1:]]
 print(json.dumps(min(runs, key=lambda r: r.get("s_per_step", r.get("s_per_image")))))' "$@"
 }
 
