@@ -1,5 +1,8 @@
 import CMPI
 import Tensor
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Averages a gradient buffer (a `ParameterArena`'s `grads`) over all ranks.
 ///
@@ -88,18 +91,66 @@ public final class GradientSync {
     /// The part of the buffer this rank averages and, in a sharded step, updates.
     public var shardRange: Range<Int> { ownSlice }
 
+    /// Why the synchroniser uses less shared memory than asked for (nil when it does not):
+    /// the node's shared-memory filesystem is too small for the windows. Rank 0 logs it.
+    public private(set) var fallback: String? = nil
+
     /// Prepares synchronisation of `count` floats; allocates the shared windows once.
-    public init(communicator: Communicator, count: Int, mode: Mode = .hierarchical,
+    ///
+    /// The windows live in files on the node's shared-memory filesystem (Open MPI's
+    /// `osc_sm_backing_directory`, /dev/shm), which containers often keep small (Docker: 64
+    /// MB). Before allocating, every rank compares what its node would need with the space
+    /// free there, and all ranks agree on the largest setup that fits everywhere: both
+    /// windows, the gradient window only (no shared optimiser state), or none (`.plain`).
+    /// Collective over the world.
+    public init(communicator: Communicator, count: Int, mode requested: Mode = .hierarchical,
                 bucketBytes: Int = 16 << 20, shareOptimizerState: Bool = false) throws {
         self.communicator = communicator
         self.count = count
-        self.mode = mode
         self.bucketElements = max(Self.block, (bucketBytes / 4) / Self.block * Self.block)
         self.scratch = .allocate(capacity: Self.block)
+        var mode = requested, share = shareOptimizerState && communicator.localSize > 1
+        if requested == .hierarchical, communicator.node != nil, communicator.size > 1 {
+            let mb = 1 << 20
+            let slots = communicator.localSize * Self.pageRounded(count * 4)
+            let state = share ? Self.pageRounded((3 * count + 16 * communicator.localSize) * 4) : 0
+            let free = Self.sharedMemoryFree()
+            // 2: everything fits; 1: the gradient window only; 0: nothing.
+            var fits: Int32 = free.map { $0 >= slots + state ? 2 : $0 >= slots ? 1 : 0 } ?? 2
+            try communicator.allreduceRaw(&fits, count: 1, type: cmpi_int32_t(), op: cmpi_min(),
+                                          comm: communicator.world)
+            let here = free.map { "\($0 / mb) MB free here" } ?? "free space unknown here"
+            let advice = "give the job more shared memory (in Docker: --shm-size)"
+            if fits == 0 {
+                mode = .plain
+                share = false
+                fallback = "shared memory (\(Self.sharedMemoryDirectory)) too small on a node for the \(slots / mb) MB gradient window (\(here)): averaging with MPI_Allreduce instead, each rank with its own optimiser state; \(advice)"
+            } else if fits == 1 && share {
+                share = false
+                fallback = "shared memory (\(Self.sharedMemoryDirectory)) too small on a node for the \(state / mb) MB shared optimiser state (\(here)): each rank keeps its own; \(advice)"
+            }
+        }
+        self.mode = mode
         if mode == .hierarchical, let node = communicator.node, communicator.size > 1 {
             try allocateWindow(node)
-            if shareOptimizerState && communicator.localSize > 1 { try allocateStateWindow(node) }
+            if share { try allocateStateWindow(node) }
         }
+    }
+
+    private static func pageRounded(_ bytes: Int) -> Int { (bytes + 4095) / 4096 * 4096 }
+
+    /// Where Open MPI's shared-memory windows keep their backing files.
+    static var sharedMemoryDirectory: String {
+        getenv("OMPI_MCA_osc_sm_backing_directory").map { String(cString: $0) } ?? "/dev/shm"
+    }
+
+    /// Bytes free for the windows' backing files, nil when unknown. `PIX2PIX_SHM_FREE_BYTES`
+    /// overrides it (a testing knob, so the fallbacks can be exercised on any machine).
+    static func sharedMemoryFree() -> Int? {
+        if let v = getenv("PIX2PIX_SHM_FREE_BYTES").flatMap({ Int(String(cString: $0)) }) { return v }
+        var st = statvfs()
+        guard statvfs(sharedMemoryDirectory, &st) == 0 else { return nil }
+        return Int(st.f_bavail) * Int(st.f_frsize)
     }
 
     /// Prepares synchronisation of `arena.grads`.
@@ -180,6 +231,10 @@ public final class GradientSync {
         sharedState = (UnsafeMutableBufferPointer(start: p, count: count),
                        UnsafeMutableBufferPointer(start: p + count, count: count),
                        UnsafeMutableBufferPointer(start: p + 2 * count, count: count))
+        // Each rank writes its slice now, so the node's shared-memory filesystem holds the
+        // whole state before the next window is sized, not later in the middle of a step.
+        for k in 0..<3 { (p + k * count + ownSlice.lowerBound).initialize(repeating: 0, count: ownSlice.count) }
+        finiteFlags![16 * communicator.localRank] = 1
         try Communicator.check(MPI_Win_lock_all(cmpi_mode_nocheck(), win), "MPI_Win_lock_all")
         try nodeBarrier()
     }

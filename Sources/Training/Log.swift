@@ -22,6 +22,12 @@ public struct Log: Sendable {
         FileHandle.standardOutput.write(Data("\(label) \(message)\n".utf8))
     }
 
+    /// Prints on rank 0 only, to standard error (so `--json` output stays clean).
+    public func warning(_ message: String) {
+        guard isCoordinator else { return }
+        FileHandle.standardError.write(Data("\(label) warning: \(message)\n".utf8))
+    }
+
     /// Prints on every rank, to standard error.
     public func error(_ message: String) {
         FileHandle.standardError.write(Data("\(label) error: \(message)\n".utf8))

@@ -20,9 +20,13 @@ public final class Replica {
     public var step = 0
     /// How many ranks share this rank's optimiser state and split its update (1: not shared).
     public private(set) var optimizerShardRanks = 1
+    /// The networks whose optimiser state is shared ("G", "D").
+    public private(set) var shardedNetworks: [String] = []
     /// The line `train` logs about the optimiser state when it is shared.
     public var optimizerShardingDescription: String? {
-        optimizerShardRanks > 1 ? "optimizer sharded: the \(optimizerShardRanks) ranks of each node share one copy of the values and Adam moments, each updating 1/\(optimizerShardRanks)" : nil
+        guard optimizerShardRanks > 1 else { return nil }
+        let which = shardedNetworks.count == 2 ? "" : " (\(shardedNetworks.joined(separator: ", ")) only)"
+        return "optimizer sharded\(which): the \(optimizerShardRanks) ranks of each node share one copy of the values and Adam moments, each updating 1/\(optimizerShardRanks)"
     }
 
     /// `dataFingerprint` (size, hash, sample size) joins the handshake.
@@ -67,9 +71,12 @@ public final class Replica {
             syncD = nil
         } else {
             let mode = GradientSync.Mode(rawValue: options.reduce)!
-            let sG = try GradientSync(communicator: communicator, arena: G.arena, mode: mode, shareOptimizerState: true)
-            let sD = try GradientSync(communicator: communicator, arena: D.arena, mode: mode, shareOptimizerState: true)
-            for (net, s, adam, name) in [(G, sG, model.optimizerG, "G"), (D, sD, model.optimizerD, "D")] {
+            var syncs: [GradientSync] = []
+            // G's windows are created and filled before D's are sized (GradientSync.init).
+            for (net, adam, name) in [(G, model.optimizerG, "G"), (D, model.optimizerD, "D")] {
+                let s = try GradientSync(communicator: communicator, arena: net.arena, mode: mode, shareOptimizerState: true)
+                syncs.append(s)
+                if let why = s.fallback { log.warning("\(name): \(why)") }
                 // Gradients live in the shared-memory window: averaging needs no copy in or out.
                 if let shared = s.sharedGradients { net.arena.useGradientStorage(shared) }
                 // Several ranks on this node: one copy of the values and Adam moments, each
@@ -79,10 +86,11 @@ public final class Replica {
                     adam.useMomentStorage(expAvg: state.expAvg, expAvgSq: state.expAvgSq, copying: s.shardRange)
                     try s.updated()
                     shards[ObjectIdentifier(net.arena)] = NodeOptimizerShard(sync: s, network: name)
+                    shardedNetworks.append(name)
                 }
             }
-            syncG = sG
-            syncD = sD
+            syncG = syncs[0]
+            syncD = syncs[1]
             if !shards.isEmpty {
                 model.optimizerShard = { [shards] in shards[ObjectIdentifier($0)] }
                 optimizerShardRanks = communicator.localSize
