@@ -113,7 +113,7 @@ public final class GradientSync {
         if requested == .hierarchical, communicator.node != nil, communicator.size > 1 {
             let mb = 1 << 20
             let slots = communicator.localSize * Self.pageRounded(count * 4)
-            let state = share ? Self.pageRounded((3 * count + 16 * communicator.localSize) * 4) : 0
+            let state = share ? Self.pageRounded(Self.stateFloats(count, ranks: communicator.localSize) * 4) : 0
             let free = Self.sharedMemoryFree()
             // 2: everything fits; 1: the gradient window only; 0: nothing.
             var fits: Int32 = free.map { $0 >= slots + state ? 2 : $0 >= slots ? 1 : 0 } ?? 2
@@ -138,6 +138,9 @@ public final class GradientSync {
     }
 
     private static func pageRounded(_ bytes: Int) -> Int { (bytes + 4095) / 4096 * 4096 }
+
+    /// Floats in the state window: values, both moments, one cache line per local rank.
+    private static func stateFloats(_ count: Int, ranks: Int) -> Int { 3 * count + 16 * ranks }
 
     /// Where Open MPI's shared-memory windows keep their backing files.
     static var sharedMemoryDirectory: String {
@@ -189,7 +192,7 @@ public final class GradientSync {
     }
 
     private func allocateWindow(_ node: MPI_Comm) throws {
-        let bytes = (count * 4 + 4095) / 4096 * 4096
+        let bytes = Self.pageRounded(count * 4)
         var base: UnsafeMutableRawPointer? = nil
         var win: MPI_Win? = nil
         try Communicator.check(
@@ -215,18 +218,18 @@ public final class GradientSync {
 
     /// Local rank 0 allocates the node's values and moments; the others map them.
     private func allocateStateWindow(_ node: MPI_Comm) throws {
-        // Values, both moments, then one cache line per local rank for `allFinite`.
-        let floats = communicator.localRank == 0 ? 3 * count + 16 * communicator.localSize : 0
+        let total = Self.stateFloats(count, ranks: communicator.localSize)
+        let floats = communicator.localRank == 0 ? total : 0
         var base: UnsafeMutableRawPointer? = nil
         var win: MPI_Win? = nil
         try Communicator.check(
-            MPI_Win_allocate_shared((floats * 4 + 4095) / 4096 * 4096, 4, cmpi_info_null(), node, &base, &win),
+            MPI_Win_allocate_shared(Self.pageRounded(floats * 4), 4, cmpi_info_null(), node, &base, &win),
             "MPI_Win_allocate_shared")
         stateWindow = win
         var size: MPI_Aint = 0, unit: Int32 = 0
         var ptr: UnsafeMutableRawPointer? = nil
         try Communicator.check(MPI_Win_shared_query(win, 0, &size, &unit, &ptr), "MPI_Win_shared_query")
-        let p = ptr!.bindMemory(to: Float.self, capacity: 3 * count + 16 * communicator.localSize)
+        let p = ptr!.bindMemory(to: Float.self, capacity: total)
         finiteFlags = p + 3 * count
         sharedState = (UnsafeMutableBufferPointer(start: p, count: count),
                        UnsafeMutableBufferPointer(start: p + count, count: count),

@@ -18,10 +18,10 @@ public final class Replica {
     let watchdog: Watchdog?
     /// The global step the watchdog reports.
     public var step = 0
-    /// How many ranks share this rank's optimiser state and split its update (1: not shared).
-    public private(set) var optimizerShardRanks = 1
     /// The networks whose optimiser state is shared ("G", "D").
     public private(set) var shardedNetworks: [String] = []
+    /// How many ranks share this rank's optimiser state and split its update (1: not shared).
+    public var optimizerShardRanks: Int { shardedNetworks.isEmpty ? 1 : communicator.localSize }
     /// The line `train` logs about the optimiser state when it is shared.
     public var optimizerShardingDescription: String? {
         guard optimizerShardRanks > 1 else { return nil }
@@ -93,7 +93,6 @@ public final class Replica {
             syncD = syncs[1]
             if !shards.isEmpty {
                 model.optimizerShard = { [shards] in shards[ObjectIdentifier($0)] }
-                optimizerShardRanks = communicator.localSize
             }
         }
         if options.norm == "syncbatch" {
