@@ -53,6 +53,10 @@ public final class Conv2d {
     public var algorithm = Algorithm.automatic
     /// The Winograd path, for the layers whose kernel and stride allow it.
     private let winograd: WinogradConvolution?
+    /// Keep Winograd's transformed weights across calls (`Convolution.weightsFrozen`).
+    public var weightsFrozen = false {
+        didSet { winograd?.weightsFrozen = weightsFrozen }
+    }
 
     /// `workspace` and `winogradWorkspace`: scratch buffers that the layers of a network may share.
     public init(

@@ -37,6 +37,16 @@ public final class ConvTranspose2d {
     public var algorithm = Conv2d.Algorithm.automatic
     /// The Winograd path, for the layers whose kernel and stride allow it.
     private let winograd: WinogradConvolution?
+    /// Keep derived weights across calls (`Convolution.weightsFrozen`): Winograd's U, or Wᵀ
+    /// (OC·K·K, C) for the unfolded forward, whose Wᵀ · x then needs no transposed packing
+    /// (OpenBLAS's `sgemm_otcopy` was 10 % of a translate at 256²).
+    public var weightsFrozen = false {
+        didSet {
+            winograd?.weightsFrozen = weightsFrozen
+            transposedWeight = nil
+        }
+    }
+    private var transposedWeight: TensorBuffer?
 
     public init(
         _ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1,
@@ -100,12 +110,25 @@ public final class ConvTranspose2d {
             if let bias { addBias(bias.value, to: y) }
             return y
         }
+        let wT = weightsFrozen ? frozenTransposedWeight() : nil
         for n in 0..<x.shape.n {
-            foldedProduct(weight.value, x.sample(n), k: inputChannels, g, into: y.sample(n), columns: cols,
-                          maxFloats: maxColumnFloats, minColumns: minColumnsPerBlock)
+            foldedProduct(wT ?? UnsafePointer(weight.value), aTransposed: wT != nil, x.sample(n), k: inputChannels, g,
+                          into: y.sample(n), columns: cols, maxFloats: maxColumnFloats, minColumns: minColumnsPerBlock)
         }
         if let bias { addBias(bias.value, to: y) }
         return y
+    }
+
+    /// Wᵀ (OC·K·K, C), made on the first call after the weights were frozen.
+    private func frozenTransposedWeight() -> UnsafePointer<Float> {
+        if let w = transposedWeight { return UnsafePointer(w.base) }
+        let rows = outputChannels * kernelSize * kernelSize
+        let w = TensorBuffer(capacity: inputChannels * rows)
+        for c in 0..<inputChannels {
+            for r in 0..<rows { w.base[r * inputChannels + c] = weight.value[c * rows + r] }
+        }
+        transposedWeight = w
+        return UnsafePointer(w.base)
     }
 
     /// Accumulates dW and db unless `parameterGradients` is false; returns dx unless

@@ -18,6 +18,11 @@ public protocol Convolution: AnyObject {
     var algorithm: Conv2d.Algorithm { get set }
     /// Whether the layer runs Winograd on an input of shape `x` (`algorithm`).
     func usesWinograd(for x: Shape) -> Bool
+    /// Set while the weights stay as they are (translate, test): the layer then derives
+    /// what its forward pass needs from them once (Winograd's U, a transposed convolution's
+    /// Wᵀ) and keeps it, instead of once per call. Clearing it drops what was kept; whoever
+    /// changes the weights while it is set gets the old ones' results.
+    var weightsFrozen: Bool { get set }
 }
 
 extension Conv2d: Convolution {}
@@ -26,12 +31,15 @@ extension ConvTranspose2d: Convolution {}
 /// out (C, H, W) = col2im(aᵀ · b) for one sample, in blocks of g's output rows
 /// (`ConvGeometry.forEachRowBlock`): a is (k, C·K·K), b is (k, OH·OW) and `columns` holds one
 /// block. Conv2d's input gradient (a = W, b = dy) and ConvTranspose2d's forward (a = W, b = x).
-func foldedProduct(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, k: Int, _ g: ConvGeometry,
-                   into out: UnsafeMutablePointer<Float>, columns: TensorBuffer, maxFloats: Int, minColumns: Int) {
+/// `aTransposed`: a is given as aᵀ (C·K·K, k) instead, which spares OpenBLAS its transposed
+/// packing of a on every call (`ConvTranspose2d.weightsFrozen`).
+func foldedProduct(_ a: UnsafePointer<Float>, aTransposed: Bool = false, _ b: UnsafePointer<Float>, k: Int,
+                   _ g: ConvGeometry, into out: UnsafeMutablePointer<Float>, columns: TensorBuffer,
+                   maxFloats: Int, minColumns: Int) {
     out.update(repeating: 0, count: g.channels * g.height * g.width)
     g.forEachRowBlock(maxFloats: maxFloats, minColumns: minColumns) { rows, span in
         let c = columns.view(Shape(1, 1, g.colRows, span)).data
-        sgemm(transA: true, m: g.colRows, n: span, k: k, a: a, lda: g.colRows,
+        sgemm(transA: !aTransposed, m: g.colRows, n: span, k: k, a: a, lda: aTransposed ? k : g.colRows,
               b: b + rows.lowerBound * g.outWidth, ldb: g.colCols, c: c, ldc: span)
         col2im(c, g, out, rows: rows)
     }

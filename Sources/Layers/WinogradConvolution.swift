@@ -77,6 +77,31 @@ final class WinogradConvolution {
         (u, products) = (shared.weights, shared.products)
     }
 
+    /// Set while the weights do not change (`Convolution.weightsFrozen`): U is transformed
+    /// once into this layer's own `frozenU` and kept; cleared, the buffer goes.
+    var weightsFrozen = false {
+        didSet { (frozenU, hasFrozenU) = (nil, false) }
+    }
+    private var frozenU: TensorBuffer?
+    private var hasFrozenU = false
+
+    /// U for `weight`: the frozen copy, else the shared buffer, transformed if another layer
+    /// (or a weight gradient) has used it since.
+    private func prepareU(_ weight: UnsafePointer<Float>) -> UnsafePointer<Float> {
+        if weightsFrozen {
+            let buffer = frozenU ?? TensorBuffer(capacity: positions * kernels)
+            frozenU = buffer
+            if !hasFrozenU { transformWeights(weight, into: buffer.base) }
+            hasFrozenU = true
+            return UnsafePointer(buffer.base)
+        }
+        if !hasU {
+            transformWeights(weight, into: u.view(Shape(1, 1, positions, kernels)).data)
+            hasU = true
+        }
+        return UnsafePointer(u.base)
+    }
+
     /// Whether `u` holds this layer's U.
     private var hasU: Bool {
         get { shared.weightsOwner == ObjectIdentifier(self) }
@@ -133,12 +158,13 @@ final class WinogradConvolution {
     /// y = the convolution of x with `weight` (the real layer's layout), without bias, in
     /// chunks of at most `chunkFloats` of products.
     func forward(_ x: Tensor, weight: UnsafePointer<Float>, into y: Tensor, chunkFloats: Int) {
-        transformWeights(weight)
+        hasU = false  // the weights may have changed since the last call
+        let u = prepareU(weight)
         forEachChunk(x.shape, y.shape, maxFloats: chunkFloats) { samples, plan in
             let nn = positions, nt = plan.tiling.tiles, c = virtualInputs, k = virtualOutputs
             let v = transformInput(x.samples(samples), plan, tiles: scratch.view(Shape(1, 1, nn, c * nt)).data)
             let m = scratch.view(Shape(1, nn, k, nt)).data
-            sgemmBatch(count: nn, m: k, n: nt, k: c, a: u.base, lda: c, strideA: kernels, b: v, ldb: nt, strideB: c * nt,
+            sgemmBatch(count: nn, m: k, n: nt, k: c, a: u, lda: c, strideA: kernels, b: v, ldb: nt, strideB: c * nt,
                        c: m, ldc: nt, strideC: k * nt)
             let mm = transform.m * transform.m
             let out = products.view(Shape(1, mm, k, nt)).data
@@ -156,15 +182,13 @@ final class WinogradConvolution {
         return v
     }
 
-    /// U = kron(G) · W′ᵀ. Called when nothing else in `scratch` is live: W′, where it is not
-    /// W itself, is staged there.
-    private func transformWeights(_ weight: UnsafePointer<Float>) {
+    /// U = kron(G) · W′ᵀ into `u` (n², K′·C′). Called when nothing else in `scratch` is live:
+    /// W′, where it is not W itself, is staged there.
+    private func transformWeights(_ weight: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>) {
         let rr = kernel * kernel
         let w = virtualWeights(weight)
-        let u = self.u.view(Shape(1, 1, positions, kernels)).data
         sgemm(transB: true, m: positions, n: kernels, k: rr, a: transform.kernel.base, lda: rr, b: w, ldb: rr,
               c: u, ldc: kernels)
-        hasU = true
     }
 
     /// Backward for the last forward's input x and output gradient dy: dx (overwritten)
@@ -177,12 +201,12 @@ final class WinogradConvolution {
         // pass leaves it at the start of `scratch`.
         var dmOfWholeBatch = false
         if let dx {
-            if !hasU { transformWeights(weight) }
+            let u = prepareU(weight)
             forEachChunk(x.shape, dy.shape, maxFloats: chunkFloats) { samples, plan in
                 let nt = plan.tiling.tiles
                 let (dm, rest) = productGradient(dy.samples(samples), plan)
                 dmOfWholeBatch = samples.count == x.shape.n
-                sgemmBatch(count: nn, transA: true, m: c, n: nt, k: k, a: u.base, lda: c, strideA: kernels,
+                sgemmBatch(count: nn, transA: true, m: c, n: nt, k: k, a: u, lda: c, strideA: kernels,
                            b: dm, ldb: nt, strideB: k * nt, c: rest, ldc: nt, strideC: c * nt)
                 let dTiles = products.view(Shape(1, 1, nn, c * nt)).data
                 sgemm(transA: true, m: nn, n: c * nt, k: nn, a: transform.input.base, lda: nn, b: rest, ldb: c * nt,

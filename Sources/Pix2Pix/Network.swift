@@ -64,6 +64,12 @@ public final class Network {
     public var convolutionAlgorithm = Conv2d.Algorithm.automatic {
         didSet { for c in convolutions { c.algorithm = convolutionAlgorithm } }
     }
+    /// Promises that the weights stay as they are until cleared (translate, test): the
+    /// convolutions then keep what they derive from their weights across calls
+    /// (`Convolution.weightsFrozen`; up to 32 M floats more at unet_256).
+    public var weightsFrozen = false {
+        didSet { for c in convolutions { c.weightsFrozen = weightsFrozen } }
+    }
     /// PT's `module.training`.
     public private(set) var isTraining = true
 

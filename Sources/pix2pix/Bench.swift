@@ -40,6 +40,7 @@ struct Bench: ParsableCommand {
             let realA = a.view(Shape(n, options.input_nc, s, s)), realB = b.view(Shape(n, options.output_nc, s, s))
             if translate {
                 model.G.setTraining(false)
+                model.G.weightsFrozen = true
                 for _ in 0..<warmup { _ = model.G.forward(realA) }
                 let t = monotonicSeconds()
                 for _ in 0..<steps { _ = model.G.forward(realA) }
@@ -133,3 +134,4 @@ struct Bench: ParsableCommand {
         return (0..<count).map { r.uniform(UInt64($0)) * 2 - 1 }
     }
 }
+

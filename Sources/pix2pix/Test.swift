@@ -34,6 +34,7 @@ struct Test: ParsableCommand {
         let G = try Checkpoint.loadNetwork(path: generatorPath)
         G.convolutionAlgorithm = options.convolutionAlgorithm
         G.setTraining(!options.eval)
+        G.weightsFrozen = true
         let dataset = try AlignedDataset(dataroot: ImagePath(options.dataroot), options: options.datasetOptions)
         let web = "\(options.results_dir)/\(options.name)/\(options.phase)_\(options.epoch)"
         try FileManager.default.createDirectory(atPath: "\(web)/images", withIntermediateDirectories: true)

@@ -33,6 +33,7 @@ struct Translate: ParsableCommand {
         }
         let G = try Checkpoint.loadNetwork(path: generator, spec: spec)
         G.setTraining(!eval)
+        G.weightsFrozen = true
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir) else {
             throw ValidationError("\(input): no such file or folder")
