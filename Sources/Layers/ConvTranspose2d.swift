@@ -124,9 +124,7 @@ public final class ConvTranspose2d {
         if let w = transposedWeight { return UnsafePointer(w.base) }
         let rows = outputChannels * kernelSize * kernelSize
         let w = TensorBuffer(capacity: inputChannels * rows)
-        for c in 0..<inputChannels {
-            for r in 0..<rows { w.base[r * inputChannels + c] = weight.value[c * rows + r] }
-        }
+        transpose(UnsafePointer(weight.value), rows: inputChannels, cols: rows, into: w.base)
         transposedWeight = w
         return UnsafePointer(w.base)
     }

@@ -27,3 +27,26 @@ public protocol ChunkTask {
         if lo < count { task.run(lo..<min(count, lo + chunk)) }
     }
 }
+
+/// out (cols, rows) = xᵀ for x (rows, cols), both row-major, in 32×32 tiles split over the
+/// compute pool by bands of x's rows.
+public func transpose(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
+    parallelChunks((rows + 31) / 32, minimumChunk: 1, TransposeBands(x: x, rows: rows, cols: cols, out: out))
+}
+
+private struct TransposeBands: ChunkTask {
+    let x: UnsafePointer<Float>, rows: Int, cols: Int
+    let out: UnsafeMutablePointer<Float>
+
+    func run(_ bands: Range<Int>) {
+        for band in bands {
+            let r0 = band * 32, r1 = min(rows, r0 + 32)
+            for c0 in stride(from: 0, to: cols, by: 32) {
+                let c1 = min(cols, c0 + 32)
+                for r in r0..<r1 {
+                    for c in c0..<c1 { out[c * rows + r] = x[r * cols + c] }
+                }
+            }
+        }
+    }
+}

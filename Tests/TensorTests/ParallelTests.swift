@@ -22,6 +22,19 @@ private struct Visit: ChunkTask {
         }
     }
 
+    /// `transpose` on shapes that leave partial 32×32 tiles, on one thread and two.
+    @Test(arguments: [(1, 1), (3, 70), (65, 33), (100, 7)])
+    func transposeMovesEveryElement(_ rows: Int, _ cols: Int) {
+        let x = randomValues(rows * cols, seed: 9)
+        for threads in [1, 2] {
+            var out = [Float](repeating: .nan, count: rows * cols)
+            withComputeThreads(threads) {
+                out.withUnsafeMutableBufferPointer { transpose(x, rows: rows, cols: cols, into: $0.baseAddress!) }
+            }
+            for r in 0..<rows { for c in 0..<cols { #expect(out[c * rows + r] == x[r * cols + c]) } }
+        }
+    }
+
     /// Loops started from several threads at once (the pool is busy for all but one, which
     /// then run inline) and thousands of back-to-back dispatches all complete correctly.
     @Test func concurrentAndRepeatedDispatches() {
