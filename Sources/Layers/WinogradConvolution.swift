@@ -80,19 +80,19 @@ final class WinogradConvolution {
     /// Set while the weights do not change (`Convolution.weightsFrozen`): U is transformed
     /// once into this layer's own `frozenU` and kept; cleared, the buffer goes.
     var weightsFrozen = false {
-        didSet { (frozenU, hasFrozenU) = (nil, false) }
+        didSet { frozenU = nil }
     }
+    /// This layer's U, once transformed while frozen.
     private var frozenU: TensorBuffer?
-    private var hasFrozenU = false
 
     /// U for `weight`: the frozen copy, else the shared buffer, transformed if another layer
     /// (or a weight gradient) has used it since.
     private func prepareU(_ weight: UnsafePointer<Float>) -> UnsafePointer<Float> {
         if weightsFrozen {
-            let buffer = frozenU ?? TensorBuffer(capacity: positions * kernels)
+            if let kept = frozenU { return UnsafePointer(kept.base) }
+            let buffer = TensorBuffer(capacity: positions * kernels)
+            transformWeights(weight, into: buffer.base)
             frozenU = buffer
-            if !hasFrozenU { transformWeights(weight, into: buffer.base) }
-            hasFrozenU = true
             return UnsafePointer(buffer.base)
         }
         if !hasU {

@@ -66,7 +66,7 @@ public final class Network {
     }
     /// Promises that the weights stay as they are until cleared (translate, test): the
     /// convolutions then keep what they derive from their weights across calls
-    /// (`Convolution.weightsFrozen`; up to 32 M floats more at unet_256).
+    /// (`Convolution.weightsFrozen`; 141 MB more at unet_256 256²).
     public var weightsFrozen = false {
         didSet { for c in convolutions { c.weightsFrozen = weightsFrozen } }
     }

@@ -134,4 +134,3 @@ struct Bench: ParsableCommand {
         return (0..<count).map { r.uniform(UInt64($0)) * 2 - 1 }
     }
 }
-
