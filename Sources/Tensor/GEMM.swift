@@ -5,6 +5,7 @@ import CBLAS
 /// `a` is (M, K) or, when `transA`, stored as (K, M); `b` is (K, N) or stored as (N, K);
 /// `c` is (M, N). Leading dimensions are the stored row lengths.
 ///
+/// Products of at most `skinnyColumnLimit` columns (A and B as stored) go to `skinnyProduct`.
 /// Large products are split over the compute pool by the longer of C's two sides (columns
 /// of C in blocks of 16, or rows), each part a single-threaded OpenBLAS call; every element
 /// of C sums the same K terms in the same order however many threads there are.
@@ -87,6 +88,10 @@ private func sgemmPart(
     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
     _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
 ) {
+    if !transA, !transB, n <= skinnyColumnLimit, alpha == 1, beta == 0 || beta == 1 {
+        skinnyProduct(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: beta == 1, c: c, ldc: ldc)
+        return
+    }
     cblas_sgemm(
         CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
         Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))

@@ -3,7 +3,7 @@
 /// Layers register their tensors by PyTorch `state_dict` name while the network is being
 /// built (`parameter(_:shape:)`, `buffer(_:shape:)`); `finalize()` then allocates the
 /// arenas and every `Parameter` becomes a view into them. Zeroing gradients is one
-/// `memset`, the optimiser is one loop, gradient averaging is one reduction over `grads`,
+/// `memset` a thread, the optimiser is one loop, gradient averaging is one reduction over `grads`,
 /// and a checkpoint is a walk over `entries`.
 ///
 /// Parameters are laid out in registration order. Networks register them in forward
@@ -127,8 +127,16 @@ public final class ParameterArena {
     public var trainable: [Entry] { entries.filter(\.isTrainable) }
     public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
 
-    /// Sets every gradient to zero (one memset).
+    /// Sets every gradient to zero: one memset per compute thread, each over a contiguous
+    /// part (unet_256's 218 MB: 21.6 ms a step on one thread here, 11.8 ms on two).
     public func zeroGrad() {
-        grads.update(repeating: 0)
+        guard let base = grads.baseAddress else { return }
+        parallelChunks(grads.count, Zero(base: base))
     }
+}
+
+/// Zeroes one chunk of a buffer.
+private struct Zero: ChunkTask {
+    let base: UnsafeMutablePointer<Float>
+    func run(_ range: Range<Int>) { (base + range.lowerBound).update(repeating: 0, count: range.count) }
 }
