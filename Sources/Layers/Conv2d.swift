@@ -53,10 +53,17 @@ public final class Conv2d {
     public var algorithm = Algorithm.automatic
     /// The Winograd path, for the layers whose kernel and stride allow it.
     private let winograd: WinogradConvolution?
-    /// Keep Winograd's transformed weights across calls (`Convolution.weightsFrozen`).
+    /// Keep derived weights across calls (`Convolution.weightsFrozen`): Winograd's U, or for
+    /// an input whose border taps read only padding (`ConvGeometry.liveTaps`) the kernels cut
+    /// to the live taps, so the unfolded product reads only those weights (U-Net's innermost
+    /// layer at 256²: 4 of its 16 MB).
     public var weightsFrozen = false {
-        didSet { winograd?.weightsFrozen = weightsFrozen }
+        didSet {
+            winograd?.weightsFrozen = weightsFrozen
+            trimmedWeight = nil
+        }
     }
+    private var trimmedWeight: (taps: Range<Int>, values: TensorBuffer)?
 
     /// `workspace` and `winogradWorkspace`: scratch buffers that the layers of a network may share.
     public init(
@@ -120,9 +127,13 @@ public final class Conv2d {
 
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.shape.c == inputChannels, "Conv2d expects \(inputChannels) channels, got \(x.shape)")
-        let g = geometry(for: x.shape)
+        var g = geometry(for: x.shape)
         let y = output.view(outputShape(for: x.shape))
-        let w = weight.value
+        var w = weight.value
+        if weightsFrozen, !usesWinograd(for: x.shape), !unfoldsOutput(g), let taps = g.liveTaps {
+            w = frozenTrimmedWeight(taps)
+            g = g.trimmed(to: taps)
+        }
         let plane = g.colCols, taps = kernelSize * kernelSize, pixels = g.height * g.width
         input = x
         if let winograd, usesWinograd(for: x.shape) {
@@ -148,6 +159,15 @@ public final class Conv2d {
         }
         if let bias { addBias(bias.value, to: y) }
         return y
+    }
+
+    /// The kernels cut to `taps` (OC, C, k, k), made on the first call for them while frozen.
+    private func frozenTrimmedWeight(_ taps: Range<Int>) -> UnsafeMutablePointer<Float> {
+        if let kept = trimmedWeight, kept.taps == taps { return kept.values.base }
+        let values = TensorBuffer(capacity: outputChannels * inputChannels * taps.count * taps.count)
+        copyTaps(weight.value, kernels: outputChannels * inputChannels, kernel: kernelSize, taps: taps, into: values.base)
+        trimmedWeight = (taps, values)
+        return values.base
     }
 
     /// Accumulates dW and db unless `parameterGradients` is false (a frozen network, as D

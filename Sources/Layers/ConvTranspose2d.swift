@@ -39,14 +39,16 @@ public final class ConvTranspose2d {
     private let winograd: WinogradConvolution?
     /// Keep derived weights across calls (`Convolution.weightsFrozen`): Winograd's U, or Wᵀ
     /// (OC·K·K, C) for the unfolded forward, whose Wᵀ · x then needs no transposed packing
-    /// (OpenBLAS's `sgemm_otcopy` was 10 % of a translate at 256²).
+    /// (OpenBLAS's `sgemm_otcopy` was 10 % of a translate at 256²). For an input whose
+    /// outputs see only some taps (`ConvGeometry.liveTaps`: U-Net's innermost 1×1 → 2×2 layer
+    /// at 256², 4 of 16), Wᵀ holds those taps only, and the product reads only their weights.
     public var weightsFrozen = false {
         didSet {
             winograd?.weightsFrozen = weightsFrozen
             transposedWeight = nil
         }
     }
-    private var transposedWeight: TensorBuffer?
+    private var transposedWeight: (taps: Range<Int>, values: TensorBuffer)?
 
     public init(
         _ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1,
@@ -102,7 +104,6 @@ public final class ConvTranspose2d {
 
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.shape.c == inputChannels, "ConvTranspose2d expects \(inputChannels) channels, got \(x.shape)")
-        let g = geometry(for: x.shape)
         let y = output.view(outputShape(for: x.shape))
         input = x
         if let winograd, usesWinograd(for: x.shape) {
@@ -110,7 +111,13 @@ public final class ConvTranspose2d {
             if let bias { addBias(bias.value, to: y) }
             return y
         }
-        let wT = weightsFrozen ? frozenTransposedWeight() : nil
+        var g = geometry(for: x.shape)
+        var wT: UnsafePointer<Float>?
+        if weightsFrozen {
+            let taps = g.liveTaps ?? 0..<kernelSize
+            wT = frozenTransposedWeight(taps)
+            g = g.trimmed(to: taps)
+        }
         for n in 0..<x.shape.n {
             foldedProduct(wT ?? UnsafePointer(weight.value), aTransposed: wT != nil, x.sample(n), k: inputChannels, g,
                           into: y.sample(n), columns: cols, maxFloats: maxColumnFloats, minColumns: minColumnsPerBlock)
@@ -119,14 +126,21 @@ public final class ConvTranspose2d {
         return y
     }
 
-    /// Wᵀ (OC·K·K, C), made on the first call after the weights were frozen.
-    private func frozenTransposedWeight() -> UnsafePointer<Float> {
-        if let w = transposedWeight { return UnsafePointer(w.base) }
-        let rows = outputChannels * kernelSize * kernelSize
-        let w = TensorBuffer(capacity: inputChannels * rows)
-        transpose(UnsafePointer(weight.value), rows: inputChannels, cols: rows, into: w.base)
-        transposedWeight = w
-        return UnsafePointer(w.base)
+    /// Wᵀ (OC·k·k, C) for the kernels cut to `taps` (all K of them, or the live ones), made
+    /// on the first call for them after the weights were frozen.
+    private func frozenTransposedWeight(_ taps: Range<Int>) -> UnsafePointer<Float> {
+        if let kept = transposedWeight, kept.taps == taps { return UnsafePointer(kept.values.base) }
+        let rows = outputChannels * taps.count * taps.count
+        let wT = TensorBuffer(capacity: inputChannels * rows)
+        if taps.count == kernelSize {
+            transpose(UnsafePointer(weight.value), rows: inputChannels, cols: rows, into: wT.base)
+        } else {
+            let cut = TensorBuffer(capacity: inputChannels * rows)
+            copyTaps(weight.value, kernels: inputChannels * outputChannels, kernel: kernelSize, taps: taps, into: cut.base)
+            transpose(UnsafePointer(cut.base), rows: inputChannels, cols: rows, into: wT.base)
+        }
+        transposedWeight = (taps, wT)
+        return UnsafePointer(wT.base)
     }
 
     /// Accumulates dW and db unless `parameterGradients` is false; returns dx unless

@@ -37,6 +37,48 @@ public struct ConvGeometry: Equatable, Sendable {
             body(rows, rows.count * outWidth)
         }
     }
+
+    /// The kernel taps that read inside the image for some output pixel, when they are fewer
+    /// than K and the same along both axes; the taps outside them only ever read padding.
+    /// U-Net's innermost layers at batch 1: a 2×2 input under a 4×4 stride-2 padding-1
+    /// kernel is read by taps 1 and 2 only (and a 1×1 input, transposed, likewise).
+    public var liveTaps: Range<Int>? {
+        func live(_ extent: Int, _ outExtent: Int) -> Range<Int> {
+            var lo = kernel, hi = 0
+            for k in 0..<kernel {
+                let reads = (0..<outExtent).contains { o in
+                    let i = o * stride - padding + k
+                    return i >= 0 && i < extent
+                }
+                if reads { lo = min(lo, k); hi = max(hi, k + 1) }
+            }
+            return lo < hi ? lo..<hi : 0..<0
+        }
+        let rows = live(height, outHeight)
+        guard rows == live(width, outWidth), !rows.isEmpty, rows.count < kernel, rows.lowerBound <= padding else {
+            return nil
+        }
+        return rows
+    }
+
+    /// This geometry with the kernel cut to `taps` and the padding moved with it: the same
+    /// output, without the terms that read padding only (`liveTaps`).
+    public func trimmed(to taps: Range<Int>) -> ConvGeometry {
+        ConvGeometry(channels: channels, height: height, width: width, kernel: taps.count, stride: stride,
+                     padding: padding - taps.lowerBound, outHeight: outHeight, outWidth: outWidth)
+    }
+}
+
+/// The taps `taps` × `taps` of every K×K kernel in `w` (count kernels, row-major), as
+/// kernels of taps.count² into `into`.
+public func copyTaps(_ w: UnsafePointer<Float>, kernels count: Int, kernel: Int, taps: Range<Int>,
+                     into out: UnsafeMutablePointer<Float>) {
+    let k = taps.count
+    for i in 0..<count {
+        for (a, kh) in taps.enumerated() {
+            (out + (i * k + a) * k).update(from: w + (i * kernel + kh) * kernel + taps.lowerBound, count: k)
+        }
+    }
 }
 
 /// Unfolds one sample into columns: `cols[(c·K + kh)·K + kw, oh·OW + ow]

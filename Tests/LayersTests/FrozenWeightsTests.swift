@@ -6,10 +6,12 @@ import TestSupport
 /// `weightsFrozen` (translate, test): the kept U and Wᵀ give the forward pass of unfrozen
 /// weights, on every call and input size, and clearing the flag brings changed weights back.
 @Suite struct FrozenWeightsTests {
-    /// The four kinds of forward pass whose derived weights are kept: Winograd on a stride-1
-    /// and a stride-2 Conv2d and on a ConvTranspose2d, and an unfolded ConvTranspose2d.
+    /// The kinds of forward pass whose derived weights are kept: Winograd on a stride-1 and
+    /// a stride-2 Conv2d and on a ConvTranspose2d, and unfolded layers, whose kernels are cut
+    /// to the live taps on the tiny inputs (`ConvGeometry.liveTaps`).
     static let layers: [(String, Conv2d.Algorithm)] = [
         ("conv3x3", .winograd), ("conv4x4s2", .winograd), ("convT", .winograd), ("convT", .unfold),
+        ("conv3x3", .unfold), ("conv4x4s2", .unfold),
     ]
 
     static func make(_ kind: String, _ algorithm: Conv2d.Algorithm) -> (any Convolution, ParameterArena) {
@@ -30,7 +32,10 @@ import TestSupport
     @Test(arguments: layers)
     func frozenForwardEqualsUnfrozen(_ kind: String, _ algorithm: Conv2d.Algorithm) {
         let (layer, arena) = Self.make(kind, algorithm)
-        let shapes = [Shape(1, 8, 12, 12), Shape(2, 8, 9, 7), Shape(1, 8, 12, 12)]
+        // The tiny input is read by some taps only: the centre one of 3×3 on 1×1, taps 1–2
+        // of 4×4 stride 2 on 2×2 (→ 1×1) and, transposed, on 1×1 (→ 2×2).
+        let tiny = kind == "conv4x4s2" ? Shape(1, 8, 2, 2) : Shape(1, 8, 1, 1)
+        let shapes = [Shape(1, 8, 12, 12), Shape(2, 8, 9, 7), tiny, Shape(1, 8, 12, 12), tiny]
         let inputs = shapes.enumerated().map { randomTensor($1, seed: UInt64(20 + $0)) }
         let expected = zip(shapes, inputs).map { layer.forward($1.view($0)).array }
         layer.weightsFrozen = true

@@ -90,3 +90,43 @@ extension ConvGeometry: CustomTestStringConvertible {
         "C\(channels) \(height)x\(width) K\(kernel) S\(stride) P\(padding) → \(outHeight)x\(outWidth)"
     }
 }
+
+/// `liveTaps`: the taps that read the image for some output, on U-Net's innermost shapes and
+/// on shapes where every tap does.
+@Suite struct LiveTapsTests {
+    @Test func innermostLevelsReadTheCentreTaps() {
+        // Conv 4×4 s2 p1, 2×2 → 1×1; transposed 1×1 → 2×2 (the conv from 2×2 down to 1×1).
+        #expect(ConvGeometry(channels: 1, height: 2, width: 2, kernel: 4, stride: 2, padding: 1).liveTaps == 1..<3)
+        #expect(ConvGeometry(channels: 1, height: 2, width: 2, kernel: 4, stride: 2, padding: 1,
+                             outHeight: 1, outWidth: 1).liveTaps == 1..<3)
+        #expect(ConvGeometry(channels: 1, height: 1, width: 1, kernel: 3, stride: 1, padding: 1).liveTaps == 1..<2)
+        // 4×4 → 2×2 and larger: every tap reads the image somewhere.
+        #expect(ConvGeometry(channels: 1, height: 4, width: 4, kernel: 4, stride: 2, padding: 1).liveTaps == nil)
+        #expect(ConvGeometry(channels: 1, height: 9, width: 7, kernel: 3, stride: 1, padding: 1).liveTaps == nil)
+        // Different live taps along the two axes: not trimmed.
+        #expect(ConvGeometry(channels: 1, height: 2, width: 6, kernel: 4, stride: 2, padding: 1).liveTaps == nil)
+    }
+
+    /// The trimmed geometry unfolds to the live rows of the full one.
+    @Test func trimmedColumnsAreTheLiveRows() {
+        let g = ConvGeometry(channels: 3, height: 2, width: 2, kernel: 4, stride: 2, padding: 1)
+        let taps = g.liveTaps!, t = g.trimmed(to: taps)
+        let x = randomValues(3 * 4, seed: 5)
+        var full = [Float](repeating: .nan, count: g.colRows * g.colCols)
+        var cut = [Float](repeating: .nan, count: t.colRows * t.colCols)
+        full.withUnsafeMutableBufferPointer { im2col(x, g, $0.baseAddress!) }
+        cut.withUnsafeMutableBufferPointer { im2col(x, t, $0.baseAddress!) }
+        for c in 0..<3 {
+            for kh in 0..<4 {
+                for kw in 0..<4 {
+                    let v = full[(c * 4 + kh) * 4 + kw]
+                    if taps.contains(kh), taps.contains(kw) {
+                        #expect(cut[(c * 2 + kh - 1) * 2 + kw - 1] == v)
+                    } else {
+                        #expect(v == 0)
+                    }
+                }
+            }
+        }
+    }
+}
