@@ -349,7 +349,7 @@ final class LossLog {
     let handle: FileHandle
     init(path: String) throws {
         if !FileManager.default.fileExists(atPath: path) {
-            FileManager.default.createFile(atPath: path, contents: nil)
+            _ = FileManager.default.createFile(atPath: path, contents: nil)  // a failure shows below
         }
         guard let h = FileHandle(forWritingAtPath: path) else { throw OptionsError(path, "cannot write the loss log") }
         h.seekToEndOfFile()
