@@ -130,19 +130,20 @@ public final class Conv2d {
         var g = geometry(for: x.shape)
         let y = output.view(outputShape(for: x.shape))
         var w = weight.value
-        if weightsFrozen, !usesWinograd(for: x.shape), !unfoldsOutput(g), let taps = g.liveTaps {
-            w = frozenTrimmedWeight(taps)
-            g = g.trimmed(to: taps)
-        }
-        let plane = g.colCols, taps = kernelSize * kernelSize, pixels = g.height * g.width
         input = x
         if let winograd, usesWinograd(for: x.shape) {
             winograd.forward(x, weight: w, into: y, chunkFloats: maxColumnFloats)
             if let bias { addBias(bias.value, to: y) }
             return y
         }
+        let outputSide = unfoldsOutput(g)
+        if weightsFrozen, !outputSide, let taps = g.liveTaps {
+            w = frozenTrimmedWeight(taps)
+            g = g.trimmed(to: taps)
+        }
+        let plane = g.colCols, taps = kernelSize * kernelSize, pixels = g.height * g.width
         for n in 0..<x.shape.n {
-            if unfoldsOutput(g) {
+            if outputSide {
                 let z = cols.view(Shape(1, 1, taps, pixels)).data
                 for o in 0..<outputChannels {
                     sgemm(transA: true, m: taps, n: pixels, k: inputChannels, a: w + o * g.colRows, lda: taps,
