@@ -5,7 +5,8 @@ import CBLAS
 /// `a` is (M, K) or, when `transA`, stored as (K, M); `b` is (K, N) or stored as (N, K);
 /// `c` is (M, N). Leading dimensions are the stored row lengths.
 ///
-/// Products of at most `skinnyColumnLimit` columns (A and B as stored) go to `skinnyProduct`.
+/// Products of at most `skinnyColumnLimit` columns (A and B as stored) go to `skinnyProduct`,
+/// weight-sized Aᵀ·B of at most `skinnyTransposedColumnLimit` to `skinnyTransposedProduct`.
 /// Large products are split over the compute pool by the longer of C's two sides (columns
 /// of C in blocks of 16, or rows), each part a single-threaded OpenBLAS call; every element
 /// of C sums the same K terms in the same order however many threads there are.
@@ -19,7 +20,7 @@ public func sgemm(
     let pool = ComputePool.shared
     let parts = min(pool.threads, max(m, n) / 32)
     guard parts > 1, m * n * k >= 1 << 21 else {
-        sgemmPart(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        sgemmPart(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, columns: n)
         return
     }
     pool.run(parts: parts, GEMMParts(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
@@ -40,13 +41,13 @@ private struct GEMMParts: PoolTask {
             let lo = part * chunk, hi = min(n, lo + chunk)
             guard lo < hi else { return }
             sgemmPart(transA, transB, m, hi - lo, k, alpha, a, lda,
-                      transB ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc)
+                      transB ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc, columns: n)
         } else {
             let chunk = (m + parts - 1) / parts
             let lo = part * chunk, hi = min(m, lo + chunk)
             guard lo < hi else { return }
             sgemmPart(transA, transB, hi - lo, n, k, alpha, transA ? a + lo : a + lo * lda, lda,
-                      b, ldb, beta, c + lo * ldc, ldc)
+                      b, ldb, beta, c + lo * ldc, ldc, columns: n)
         }
     }
 }
@@ -78,18 +79,26 @@ private struct GEMMBatch: PoolTask {
 
     func run(part: Int, of parts: Int) {
         for i in Swift.stride(from: part, to: count, by: parts) {
-            sgemmPart(transA, transB, m, n, k, 1, a + i * strideA, lda, b + i * strideB, ldb, beta, c + i * strideC, ldc)
+            sgemmPart(transA, transB, m, n, k, 1, a + i * strideA, lda, b + i * strideB, ldb, beta, c + i * strideC, ldc,
+                      columns: n)
         }
     }
 }
 
+/// One single-threaded part of a product whose C has `columns` columns in all: the kernel is
+/// chosen by the whole product, so a part computes its elements as the whole would.
 private func sgemmPart(
     _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
-    _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+    _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, columns: Int
 ) {
-    if !transA, !transB, n <= skinnyColumnLimit, alpha == 1, beta == 0 || beta == 1 {
+    if !transA, !transB, columns <= skinnyColumnLimit, alpha == 1, beta == 0 || beta == 1 {
         skinnyProduct(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: beta == 1, c: c, ldc: ldc)
+        return
+    }
+    // Weight-sized Aᵀ·B (K ≥ 128; Winograd's transforms, K ≤ 49, stay with OpenBLAS).
+    if transA, !transB, columns <= skinnyTransposedColumnLimit, k >= 128, alpha == 1, beta == 0 || beta == 1 {
+        skinnyTransposedProduct(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: beta == 1, c: c, ldc: ldc)
         return
     }
     cblas_sgemm(

@@ -55,4 +55,86 @@ import TestSupport
             }
         }
     }
+
+    /// `skinnyTransposedProduct` (C = Aᵀ·B, A stored (K, M)) against a Double reference:
+    /// whole 24-column tiles and the columns after them, K across the 32-row panels, every
+    /// column count up to the limit (groups of four and their remainders), wide strides,
+    /// both modes; columns of C past N are not written.
+    @Test(arguments: [(m: 1, k: 1), (m: 23, k: 33), (m: 24, k: 32), (m: 77, k: 130)])
+    func transposedMatchesReference(_ size: (m: Int, k: Int)) {
+        let (m, k) = size
+        for n in 1...skinnyTransposedColumnLimit {
+            let lda = m + 3, ldb = n + 2, ldc = n + 1
+            let a = randomValues(k * lda, seed: 5), b = randomValues(k * ldb, seed: 6)
+            let c0 = randomValues(m * ldc, seed: 7)
+            for accumulate in [false, true] {
+                var c = accumulate ? c0 : [Float](repeating: .nan, count: m * ldc)
+                if !accumulate { for i in 0..<m { for j in 0..<n { c[i * ldc + j] = 0.25 } } }
+                c.withUnsafeMutableBufferPointer { c in
+                    skinnyTransposedProduct(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: accumulate,
+                                            c: c.baseAddress!, ldc: ldc)
+                }
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var e = accumulate ? Double(c0[i * ldc + j]) : 0
+                        for p in 0..<k { e += Double(a[p * lda + i]) * Double(b[p * ldb + j]) }
+                        let got = Double(c[i * ldc + j])
+                        #expect(abs(got - e) <= 1e-5 * (1 + Double(k).squareRoot() * 4),
+                                "m \(m) n \(n) k \(k) accumulate \(accumulate) at (\(i), \(j)): \(got) vs \(e)")
+                    }
+                    if ldc > n, !accumulate { #expect(c[i * ldc + n].isNaN) }
+                }
+            }
+        }
+    }
+
+    /// `sgemm` hands weight-sized Aᵀ·B of up to `skinnyTransposedColumnLimit` columns to
+    /// `skinnyTransposedProduct` (the same bits) and splits the columns of A over the threads
+    /// without changing a bit, whether a thread's share ends on a whole tile or not.
+    @Test func sgemmRoutesTransposedSkinnyProducts() {
+        let m = 700, k = 300
+        let a = randomValues(k * m, seed: 8)
+        for n in [1, 3, 4, 5, 13, 16] {
+            let b = randomValues(k * n, seed: UInt64(20 + n))
+            for accumulate in [false, true] {
+                let start = randomValues(m * n, seed: 9)
+                var direct = start
+                direct.withUnsafeMutableBufferPointer {
+                    skinnyTransposedProduct(m: m, n: n, k: k, a: a, lda: m, b: b, ldb: n, accumulate: accumulate,
+                                            c: $0.baseAddress!, ldc: n)
+                }
+                for threads in [1, 2, 3] {
+                    var c = start
+                    withComputeThreads(threads) {
+                        c.withUnsafeMutableBufferPointer {
+                            sgemm(transA: true, m: m, n: n, k: k, a: a, lda: m, b: b, ldb: n,
+                                  beta: accumulate ? 1 : 0, c: $0.baseAddress!, ldc: n)
+                        }
+                    }
+                    #expect(c.elementsEqual(direct), "n \(n) accumulate \(accumulate), \(threads) threads")
+                }
+            }
+        }
+    }
+
+    /// A product too wide for the skinny kernels, split by columns so that one thread's share
+    /// is only 4 columns, still runs every part with the whole product's kernel: the same
+    /// bits on 1, 2 and 3 threads for every transpose combination.
+    @Test func narrowPartsOfAWideProductUseItsKernel() {
+        let (m, n, k) = (90, 100, 300)
+        let a = randomValues(m * k, seed: 10), b = randomValues(k * n, seed: 11)
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            func product() -> [Float] {
+                var c = [Float](repeating: 0, count: m * n)
+                c.withUnsafeMutableBufferPointer {
+                    sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a, lda: ta ? m : k, b: b, ldb: tb ? k : n,
+                          c: $0.baseAddress!, ldc: n)
+                }
+                return c
+            }
+            let one = withComputeThreads(1, product)
+            #expect(one.elementsEqual(withComputeThreads(2, product)) && one.elementsEqual(withComputeThreads(3, product)),
+                    "transA \(ta) transB \(tb)")
+        }
+    }
 }
