@@ -3,31 +3,25 @@ import Tensor
 import TestSupport
 
 @Suite(.serialized) struct SkinnyGEMMTests {
-    /// Against a Double reference, with strides wider than the rows, K across the 512-entry
-    /// chunks and not a multiple of the vector width, an odd number of rows, both modes.
-    @Test(arguments: [(m: 1, k: 1), (m: 7, k: 13), (m: 64, k: 512), (m: 33, k: 1037)])
-    func matchesReference(_ size: (m: Int, k: Int)) {
+    /// Both skinny kernels against a Double reference, every column count up to their limit,
+    /// strides wider than the rows, both modes. The sizes cover, for `skinnyProduct`, K across
+    /// its 512-entry chunks and not a multiple of the vector width and an odd number of rows;
+    /// for `skinnyTransposedProduct` (C = Aᵀ·B, A stored (K, M)), whole 24-column tiles and the
+    /// columns after them and K across its 32-row panels.
+    @Test(arguments: [false, true], [(m: 1, k: 1), (m: 7, k: 13), (m: 23, k: 33), (m: 24, k: 32),
+                                     (m: 64, k: 512), (m: 77, k: 130), (m: 33, k: 1037)])
+    func matchesReference(transposed: Bool, _ size: (m: Int, k: Int)) {
         let (m, k) = size
-        for n in 1...skinnyColumnLimit {
-            let lda = k + 3, ldb = n + 2, ldc = n + 1
-            let a = randomValues(m * lda, seed: 1), b = randomValues(k * ldb, seed: 2)
-            let c0 = randomValues(m * ldc, seed: 3)
-            for accumulate in [false, true] {
-                var c = accumulate ? c0 : [Float](repeating: .nan, count: m * ldc)
-                c.withUnsafeMutableBufferPointer { c in
-                    skinnyProduct(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: accumulate,
-                                  c: c.baseAddress!, ldc: ldc)
-                }
-                for i in 0..<m {
-                    for j in 0..<n {
-                        var e = accumulate ? Double(c0[i * ldc + j]) : 0
-                        for p in 0..<k { e += Double(a[i * lda + p]) * Double(b[p * ldb + j]) }
-                        let got = Double(c[i * ldc + j])
-                        #expect(abs(got - e) <= 1e-5 * (1 + Double(k).squareRoot() * 4),
-                                "m \(m) n \(n) k \(k) accumulate \(accumulate) at (\(i), \(j)): \(got) vs \(e)")
-                    }
-                    // Columns past n are not written.
-                    if ldc > n, !accumulate { #expect(c[i * ldc + n].isNaN) }
+        for n in 1...(transposed ? skinnyTransposedColumnLimit : skinnyColumnLimit) {
+            let lda = (transposed ? m : k) + 3, ldb = n + 2
+            let a = randomValues((transposed ? k : m) * lda, seed: 1), b = randomValues(k * ldb, seed: 2)
+            let aAt: (Int, Int) -> Float = transposed ? { a[$1 * lda + $0] } : { a[$0 * lda + $1] }
+            expectMatchesReference(m: m, n: n, k: k, b: b, ldb: ldb, aAt: aAt) { accumulate, c, ldc in
+                if transposed {
+                    skinnyTransposedProduct(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: accumulate,
+                                            c: c, ldc: ldc)
+                } else {
+                    skinnyProduct(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: accumulate, c: c, ldc: ldc)
                 }
             }
         }
@@ -52,38 +46,6 @@ import TestSupport
                     }
                 }
                 #expect(c == direct, "n \(n), \(threads) threads")
-            }
-        }
-    }
-
-    /// `skinnyTransposedProduct` (C = Aᵀ·B, A stored (K, M)) against a Double reference:
-    /// whole 24-column tiles and the columns after them, K across the 32-row panels, every
-    /// column count up to the limit (groups of four and their remainders), wide strides,
-    /// both modes; columns of C past N are not written.
-    @Test(arguments: [(m: 1, k: 1), (m: 23, k: 33), (m: 24, k: 32), (m: 77, k: 130)])
-    func transposedMatchesReference(_ size: (m: Int, k: Int)) {
-        let (m, k) = size
-        for n in 1...skinnyTransposedColumnLimit {
-            let lda = m + 3, ldb = n + 2, ldc = n + 1
-            let a = randomValues(k * lda, seed: 5), b = randomValues(k * ldb, seed: 6)
-            let c0 = randomValues(m * ldc, seed: 7)
-            for accumulate in [false, true] {
-                var c = accumulate ? c0 : [Float](repeating: .nan, count: m * ldc)
-                if !accumulate { for i in 0..<m { for j in 0..<n { c[i * ldc + j] = 0.25 } } }
-                c.withUnsafeMutableBufferPointer { c in
-                    skinnyTransposedProduct(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: accumulate,
-                                            c: c.baseAddress!, ldc: ldc)
-                }
-                for i in 0..<m {
-                    for j in 0..<n {
-                        var e = accumulate ? Double(c0[i * ldc + j]) : 0
-                        for p in 0..<k { e += Double(a[p * lda + i]) * Double(b[p * ldb + j]) }
-                        let got = Double(c[i * ldc + j])
-                        #expect(abs(got - e) <= 1e-5 * (1 + Double(k).squareRoot() * 4),
-                                "m \(m) n \(n) k \(k) accumulate \(accumulate) at (\(i), \(j)): \(got) vs \(e)")
-                    }
-                    if ldc > n, !accumulate { #expect(c[i * ldc + n].isNaN) }
-                }
             }
         }
     }
@@ -135,6 +97,31 @@ import TestSupport
             let one = withComputeThreads(1, product)
             #expect(one.elementsEqual(withComputeThreads(2, product)) && one.elementsEqual(withComputeThreads(3, product)),
                     "transA \(ta) transB \(tb)")
+        }
+    }
+
+    /// Runs `product` into C (m, n, row stride n + 1) from NaN (overwrite) and from random
+    /// values (accumulate), and checks every element against a Double reference
+    /// Σ_p A(i, p)·B(p, j), A's entries given by `aAt(i, p)`; the column past n stays unwritten.
+    private func expectMatchesReference(
+        m: Int, n: Int, k: Int, b: [Float], ldb: Int, aAt: (Int, Int) -> Float,
+        _ product: (_ accumulate: Bool, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) -> Void
+    ) {
+        let ldc = n + 1
+        let c0 = randomValues(m * ldc, seed: 3)
+        for accumulate in [false, true] {
+            var c = accumulate ? c0 : [Float](repeating: .nan, count: m * ldc)
+            c.withUnsafeMutableBufferPointer { product(accumulate, $0.baseAddress!, ldc) }
+            for i in 0..<m {
+                for j in 0..<n {
+                    var e = accumulate ? Double(c0[i * ldc + j]) : 0
+                    for p in 0..<k { e += Double(aAt(i, p)) * Double(b[p * ldb + j]) }
+                    let got = Double(c[i * ldc + j])
+                    #expect(abs(got - e) <= 1e-5 * (1 + Double(k).squareRoot() * 4),
+                            "m \(m) n \(n) k \(k) accumulate \(accumulate) at (\(i), \(j)): \(got) vs \(e)")
+                }
+                if !accumulate { #expect(c[i * ldc + n].isNaN) }
+            }
         }
     }
 }
