@@ -218,4 +218,3 @@ public func skinnyTransposedProduct(m: Int, n: Int, k: Int, a: UnsafePointer<Flo
         for q in 0..<columns { c[q] += v[q] }
     }
 }
-
