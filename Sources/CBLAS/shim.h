@@ -1,5 +1,6 @@
 // OpenBLAS's CBLAS interface plus its thread-control entry points, the spin-wait hint the
-// compute pool's idle workers use, a lane-wise square root and the CPU's vector level.
+// compute pool's idle workers use, a lane-wise square root, fixed 8-lane shuffles and the
+// CPU's vector level.
 #include <cblas.h>
 
 /// Imported into Swift as SIMD16<Float>.
@@ -10,6 +11,46 @@ typedef float p2p_float16 __attribute__((ext_vector_type(16)));
 /// (it keeps errno semantics), which made Adam's update three times slower.
 static inline __attribute__((always_inline)) p2p_float16 p2p_sqrt16(p2p_float16 x) {
     return __builtin_elementwise_sqrt(x);
+}
+
+/// Imported into Swift as SIMD8<Float>.
+typedef float p2p_float8 __attribute__((ext_vector_type(8)));
+
+// Fixed shuffles of two 8-lane vectors a, b (lanes 0–7 of a, 8–15 of b), which Swift's SIMD
+// types cannot spell: each is one or two AVX instructions. The first four make the usual
+// 8×8 transpose (`transpose8x8`), the others Winograd's stride-2 kernel split.
+
+/// a0 b0 a1 b1 | a4 b4 a5 b5 (`vunpcklps`).
+static inline __attribute__((always_inline)) p2p_float8 p2p_unpacklo8(p2p_float8 a, p2p_float8 b) {
+    return __builtin_shufflevector(a, b, 0, 8, 1, 9, 4, 12, 5, 13);
+}
+/// a2 b2 a3 b3 | a6 b6 a7 b7 (`vunpckhps`).
+static inline __attribute__((always_inline)) p2p_float8 p2p_unpackhi8(p2p_float8 a, p2p_float8 b) {
+    return __builtin_shufflevector(a, b, 2, 10, 3, 11, 6, 14, 7, 15);
+}
+/// a0 a1 b0 b1 | a4 a5 b4 b5 (`vshufps` 0x44).
+static inline __attribute__((always_inline)) p2p_float8 p2p_lowpairs8(p2p_float8 a, p2p_float8 b) {
+    return __builtin_shufflevector(a, b, 0, 1, 8, 9, 4, 5, 12, 13);
+}
+/// a2 a3 b2 b3 | a6 a7 b6 b7 (`vshufps` 0xEE).
+static inline __attribute__((always_inline)) p2p_float8 p2p_highpairs8(p2p_float8 a, p2p_float8 b) {
+    return __builtin_shufflevector(a, b, 2, 3, 10, 11, 6, 7, 14, 15);
+}
+/// a0 a1 a4 a5 b0 b1 b4 b5: the even pairs of each.
+static inline __attribute__((always_inline)) p2p_float8 p2p_evenpairs8(p2p_float8 a, p2p_float8 b) {
+    return __builtin_shufflevector(a, b, 0, 1, 4, 5, 8, 9, 12, 13);
+}
+/// a2 a3 a6 a7 b2 b3 b6 b7: the odd pairs of each.
+static inline __attribute__((always_inline)) p2p_float8 p2p_oddpairs8(p2p_float8 a, p2p_float8 b) {
+    return __builtin_shufflevector(a, b, 2, 3, 6, 7, 10, 11, 14, 15);
+}
+/// The inverse of the two above: a0 a1 b0 b1 a2 a3 b2 b3 …
+static inline __attribute__((always_inline)) p2p_float8 p2p_pairslo8(p2p_float8 a, p2p_float8 b) {
+    return __builtin_shufflevector(a, b, 0, 1, 8, 9, 2, 3, 10, 11);
+}
+/// … and a4 a5 b4 b5 a6 a7 b6 b7.
+static inline __attribute__((always_inline)) p2p_float8 p2p_pairshi8(p2p_float8 a, p2p_float8 b) {
+    return __builtin_shufflevector(a, b, 4, 5, 12, 13, 6, 7, 14, 15);
 }
 
 /// The widest vector kernels this CPU and the OS support, for choosing OpenBLAS's kernels:

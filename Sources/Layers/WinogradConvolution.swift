@@ -22,13 +22,13 @@ public enum WinogradLayout: Equatable, Sendable {
 /// too. With the batch's N·T tiles as columns (`WinogradTiling`), K′ and C′ the virtual
 /// output and input channels, and one matrix per transform position ξ (n² of them):
 ///
-///     forward   U = kron(G) · W′ᵀ          (n², K′·C′)  W′ viewed as (K′·C′, r²)
+///     forward   U = [G w Gᵀ]κ              (n², K′·C′)  w the r×r kernels of W′
 ///               V = kron(Bᵀ) · tiles(x)    (n², C′·NT)
 ///               M_ξ = U_ξ · V_ξ            (K′, NT)
 ///               y = place(kron(Aᵀ) · M)
 ///     backward  dM = kron(Aᵀ)ᵀ · collect(dy)
 ///               dx = scatter(kron(Bᵀ)ᵀ · [U_ξᵀ · dM_ξ]ξ)
-///               dW′ = [dM_ξ · V_ξᵀ]ξᵀ · kron(G)   (V recomputed from x)
+///               dW′ = [Gᵀ dU_κ G]κ,  dU_ξ = dM_ξ · V_ξᵀ   (V recomputed from x)
 ///
 /// The backward pass is the exact adjoint of the forward one, and the forward one equals
 /// the convolution, so the gradients are the convolution's within float rounding (up to
@@ -45,12 +45,10 @@ final class WinogradConvolution {
     let inputChannels: Int, outputChannels: Int
     /// C′ and K′.
     let virtualInputs: Int, virtualOutputs: Int
-    /// r, the virtual kernel.
-    let kernel: Int
     /// U (n², K′·C′), when `shared.weightsOwner` is this layer.
     private let u: TensorBuffer
     private let shared: WinogradWorkspace
-    /// The input tiles, M, dM and dV, W′ and dW′.
+    /// The input tiles, M, dM and dV.
     private let scratch: TensorBuffer
     /// V, the output tiles, dy's tiles and the input tiles' gradient.
     private let products: TensorBuffer
@@ -71,7 +69,6 @@ final class WinogradConvolution {
             transform = WinogradTransform(outputTile: 3, kernel: 2)
             (virtualInputs, virtualOutputs) = (inputChannels, 4 * outputChannels)
         }
-        kernel = transform.r
         scratch = workspace
         self.shared = shared
         (u, products) = (shared.weights, shared.products)
@@ -90,13 +87,13 @@ final class WinogradConvolution {
     private func prepareU(_ weight: UnsafePointer<Float>) -> UnsafePointer<Float> {
         if weightsFrozen {
             if let kept = frozenU { return UnsafePointer(kept.base) }
-            let buffer = TensorBuffer(capacity: positions * kernels)
+            let buffer = TensorBuffer(capacity: positions * uStride)
             transformWeights(weight, into: buffer.base)
             frozenU = buffer
             return UnsafePointer(buffer.base)
         }
         if !hasU {
-            transformWeights(weight, into: u.view(Shape(1, 1, positions, kernels)).data)
+            transformWeights(weight, into: u.view(Shape(1, 1, positions, uStride)).data)
             hasU = true
         }
         return UnsafePointer(u.base)
@@ -141,6 +138,10 @@ final class WinogradConvolution {
 
     private var positions: Int { transform.n * transform.n }
     private var kernels: Int { virtualOutputs * virtualInputs }
+    /// U's row stride: K′·C′ plus one cache line, so that the n² rows, which
+    /// `WinogradWeights` writes (and reads, as dU) side by side, do not all fall in the same
+    /// cache set (K′·C′ is a multiple of 4 KiB in every U-Net and PatchGAN layer).
+    private var uStride: Int { kernels + 16 }
 
     /// Calls `body` with consecutive sample ranges of x's batch whose products (M, dM, V)
     /// hold at most `maxFloats` (at least one sample a chunk), so the buffers do not grow with
@@ -164,7 +165,7 @@ final class WinogradConvolution {
             let nn = positions, nt = plan.tiling.tiles, c = virtualInputs, k = virtualOutputs
             let v = transformInput(x.samples(samples), plan, tiles: scratch.view(Shape(1, 1, nn, c * nt)).data)
             let m = scratch.view(Shape(1, nn, k, nt)).data
-            sgemmBatch(count: nn, m: k, n: nt, k: c, a: u, lda: c, strideA: kernels, b: v, ldb: nt, strideB: c * nt,
+            sgemmBatch(count: nn, m: k, n: nt, k: c, a: u, lda: c, strideA: uStride, b: v, ldb: nt, strideB: c * nt,
                        c: m, ldc: nt, strideC: k * nt)
             let mm = transform.m * transform.m
             let out = products.view(Shape(1, mm, k, nt)).data
@@ -182,13 +183,11 @@ final class WinogradConvolution {
         return v
     }
 
-    /// U = kron(G) · W′ᵀ into `u` (n², K′·C′). Called when nothing else in `scratch` is live:
-    /// W′, where it is not W itself, is staged there.
+    /// U = G w Gᵀ for every virtual kernel w, into `u` (n² rows of K′·C′, `uStride` apart;
+    /// `WinogradWeights`).
     private func transformWeights(_ weight: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>) {
-        let rr = kernel * kernel
-        let w = virtualWeights(weight)
-        sgemm(transB: true, m: positions, n: kernels, k: rr, a: transform.kernel.base, lda: rr, b: w, ldb: rr,
-              c: u, ldc: kernels)
+        WinogradWeights(layout, inputChannels: inputChannels, outputChannels: outputChannels, transform: transform,
+                        real: UnsafeMutablePointer(mutating: weight), u: u, stride: uStride, forward: true)(scratch: shared.weightTiles)
     }
 
     /// Backward for the last forward's input x and output gradient dy: dx (overwritten)
@@ -206,7 +205,7 @@ final class WinogradConvolution {
                 let nt = plan.tiling.tiles
                 let (dm, rest) = productGradient(dy.samples(samples), plan)
                 dmOfWholeBatch = samples.count == x.shape.n
-                sgemmBatch(count: nn, transA: true, m: c, n: nt, k: k, a: u, lda: c, strideA: kernels,
+                sgemmBatch(count: nn, transA: true, m: c, n: nt, k: k, a: u, lda: c, strideA: uStride,
                            b: dm, ldb: nt, strideB: k * nt, c: rest, ldc: nt, strideC: c * nt)
                 let dTiles = products.view(Shape(1, 1, nn, c * nt)).data
                 sgemm(transA: true, m: nn, n: c * nt, k: nn, a: transform.input.base, lda: nn, b: rest, ldb: c * nt,
@@ -215,7 +214,7 @@ final class WinogradConvolution {
             }
         }
         guard let grad else { return }
-        let du = u.view(Shape(1, 1, nn, kernels)).data
+        let du = u.view(Shape(1, 1, nn, uStride)).data
         hasU = false
         var first = true
         forEachChunk(x.shape, dy.shape, maxFloats: chunkFloats) { samples, plan in
@@ -226,19 +225,11 @@ final class WinogradConvolution {
             // V again (cheaper than keeping it per layer), into `products`.
             let v = transformInput(x.samples(samples), plan, tiles: rest)
             sgemmBatch(count: nn, transB: true, m: k, n: c, k: nt, a: dm, lda: nt, strideA: k * nt,
-                       b: v, ldb: nt, strideB: c * nt, beta: first ? 0 : 1, c: du, ldc: c, strideC: kernels)
+                       b: v, ldb: nt, strideB: c * nt, beta: first ? 0 : 1, c: du, ldc: c, strideC: uStride)
             first = false
         }
-        let rr = kernel * kernel
-        if case .convolution = layout {
-            sgemm(transA: true, m: kernels, n: rr, k: nn, a: du, lda: kernels, b: transform.kernel.base, ldb: rr,
-                  beta: 1, c: grad, ldc: rr)
-        } else {
-            let dw = scratch.view(Shape(1, 1, kernels, rr)).data
-            sgemm(transA: true, m: kernels, n: rr, k: nn, a: du, lda: kernels, b: transform.kernel.base, ldb: rr,
-                  c: dw, ldc: rr)
-            permuteWeights(real: grad, virtual: dw, toVirtual: false)
-        }
+        WinogradWeights(layout, inputChannels: inputChannels, outputChannels: outputChannels, transform: transform,
+                        real: grad, u: du, stride: uStride, forward: false)(scratch: shared.weightTiles)
     }
 
     /// dM = kron(Aᵀ)ᵀ · collect(dy) for one chunk, at the start of `scratch`, and the room
@@ -253,23 +244,6 @@ final class WinogradConvolution {
               c: dm, ldc: k * nt)
         return (dm, dm + dmCount)
     }
-
-    /// W′ (K′·C′, r²): the weights themselves for a stride-1 convolution, else a permuted
-    /// copy at the start of `scratch`.
-    private func virtualWeights(_ weight: UnsafePointer<Float>) -> UnsafePointer<Float> {
-        if case .convolution = layout { return weight }
-        let staging = scratch.view(Shape(1, 1, kernels, kernel * kernel)).data
-        permuteWeights(real: UnsafeMutablePointer(mutating: weight), virtual: staging, toVirtual: true)
-        return UnsafePointer(staging)
-    }
-
-    /// Copies the real 4×4 kernels into W′ (`toVirtual`), or adds W′'s gradient back onto
-    /// the real layout: `real` is the layer's weight or gradient, `virtual` W′ or dW′.
-    private func permuteWeights(real: UnsafeMutablePointer<Float>, virtual: UnsafeMutablePointer<Float>, toVirtual: Bool) {
-        parallelChunks(inputChannels * outputChannels, minimumChunk: 1 << 10,
-                       KernelPermutation(layout: layout, inputChannels: inputChannels, outputChannels: outputChannels,
-                                         real: real, virtual: virtual, toVirtual: toVirtual))
-    }
 }
 
 /// Buffers the Winograd layers of a network share (they run one at a time): the transformed
@@ -278,47 +252,7 @@ public final class WinogradWorkspace {
     let weights = TensorBuffer()
     var weightsOwner: ObjectIdentifier?
     let products = TensorBuffer()
+    /// `WinogradWeights`' per-thread tiles.
+    let weightTiles = TensorBuffer()
     public init() {}
-}
-
-/// One real 4×4 kernel per index ↔ its four 2×2 pieces in W′ (see `WinogradLayout`): tap j
-/// of kernel `index` is W′ entry base(index) + offsets[j].
-private struct KernelPermutation: ChunkTask {
-    let strided: Bool
-    let inputChannels: Int, outputChannels: Int
-    let real: UnsafeMutablePointer<Float>, virtual: UnsafeMutablePointer<Float>
-    let toVirtual: Bool
-    let offsets: SIMD16<Int32>
-
-    init(layout: WinogradLayout, inputChannels: Int, outputChannels: Int,
-         real: UnsafeMutablePointer<Float>, virtual: UnsafeMutablePointer<Float>, toVirtual: Bool) {
-        strided = layout == .stridedConvolution
-        (self.inputChannels, self.outputChannels) = (inputChannels, outputChannels)
-        (self.real, self.virtual, self.toVirtual) = (real, virtual, toVirtual)
-        var offsets = SIMD16<Int32>()
-        for p in 0..<2 { for q in 0..<2 { for alpha in 0..<2 { for beta in 0..<2 {
-            if strided {
-                // Real [o, c, 2α + p, 2β + q] → virtual [o, (c, p, q), α, β]: within the kernel.
-                offsets[(2 * alpha + p) * 4 + 2 * beta + q] = Int32((p * 2 + q) * 4 + alpha * 2 + beta)
-            } else {
-                // Real [c, o, 3 − p′ − 2α, 3 − q′ − 2β] → virtual [(o, p′, q′), c, α, β].
-                offsets[(3 - p - 2 * alpha) * 4 + 3 - q - 2 * beta] = Int32((p * 2 + q) * 4 * inputChannels + alpha * 2 + beta)
-            }
-        } } } }
-        self.offsets = offsets
-    }
-
-    func run(_ range: Range<Int>) {
-        let C = inputChannels, O = outputChannels
-        for index in range {
-            let w = real + index * 16
-            // Strided: index = o·C + c, so the kernel stays in place; transposed: index = c·O + o.
-            let v = virtual + (strided ? index * 16 : (index % O) * 16 * C + (index / O) * 4)
-            if toVirtual {
-                for j in 0..<16 { v[Int(offsets[j])] = w[j] }
-            } else {
-                for j in 0..<16 { w[j] += v[Int(offsets[j])] }
-            }
-        }
-    }
 }

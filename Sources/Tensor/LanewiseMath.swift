@@ -60,3 +60,38 @@ public func load8(_ p: UnsafePointer<Float>, _ i: Int, _ mask: SIMDMask<SIMD8<In
     for k in 0..<8 where mask[k] { v[k] = p[i + k] }
     return v
 }
+
+/// The 8×8 matrix whose row i is v[i] replaced by its transpose (v[j] lane i = old v[i]
+/// lane j), in 24 shuffles: the AVX sequence of unpacks, pair shuffles and 128-bit halves.
+@inlinable @inline(__always)
+public func transpose8x8(_ v: UnsafeMutablePointer<SIMD8<Float>>) {
+    // s_k: lanes 0–3 rows 0–3 (or 4–7) of column k, lanes 4–7 the same of column k + 4.
+    func quarter(_ r: UnsafeMutablePointer<SIMD8<Float>>) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+        let t0 = p2p_unpacklo8(r[0], r[1]), t1 = p2p_unpackhi8(r[0], r[1])
+        let t2 = p2p_unpacklo8(r[2], r[3]), t3 = p2p_unpackhi8(r[2], r[3])
+        return (p2p_lowpairs8(t0, t2), p2p_highpairs8(t0, t2), p2p_lowpairs8(t1, t3), p2p_highpairs8(t1, t3))
+    }
+    let (a0, a1, a2, a3) = quarter(v), (b0, b1, b2, b3) = quarter(v + 4)
+    v[0] = SIMD8(lowHalf: a0.lowHalf, highHalf: b0.lowHalf)
+    v[1] = SIMD8(lowHalf: a1.lowHalf, highHalf: b1.lowHalf)
+    v[2] = SIMD8(lowHalf: a2.lowHalf, highHalf: b2.lowHalf)
+    v[3] = SIMD8(lowHalf: a3.lowHalf, highHalf: b3.lowHalf)
+    v[4] = SIMD8(lowHalf: a0.highHalf, highHalf: b0.highHalf)
+    v[5] = SIMD8(lowHalf: a1.highHalf, highHalf: b1.highHalf)
+    v[6] = SIMD8(lowHalf: a2.highHalf, highHalf: b2.highHalf)
+    v[7] = SIMD8(lowHalf: a3.highHalf, highHalf: b3.highHalf)
+}
+
+/// a0 a1 a4 a5 b0 b1 b4 b5: for two rows of two 4×4 kernels (a = taps 0–7 of one, b of the
+/// other), columns 0–1 of each row; `oddPairs` gives columns 2–3. This is how Winograd's
+/// stride-2 layers split a kernel into its 2×2 pieces (`WinogradWeights`).
+@inlinable @inline(__always)
+public func evenPairs(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { p2p_evenpairs8(a, b) }
+/// a2 a3 a6 a7 b2 b3 b6 b7 (see `evenPairs`).
+@inlinable @inline(__always)
+public func oddPairs(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { p2p_oddpairs8(a, b) }
+/// The inverse of `evenPairs` and `oddPairs`: (a, b) from (evenPairs(a, b), oddPairs(a, b)).
+@inlinable @inline(__always)
+public func unsplitPairs(_ even: SIMD8<Float>, _ odd: SIMD8<Float>) -> (SIMD8<Float>, SIMD8<Float>) {
+    (p2p_pairslo8(even, odd), p2p_pairshi8(even, odd))
+}

@@ -14,12 +14,14 @@
 /// 0, ±1, ±2, −½) about 4·10⁻⁶ (the PyTorch fixtures), for 49 multiplications per 16 outputs
 /// instead of 36 per 9.
 ///
-/// For GEMMs over whole tensors the 2-D transforms are Kronecker products, stored row-major:
-/// `kernel` (n², r²) with U = kernel · vec(g), `input` (n², n²) with V = input · vec(d) and
-/// `output` (m², n²) with vec(Y) = output · vec(M).
+/// For GEMMs over whole tensors the 2-D data transforms are Kronecker products, stored
+/// row-major: `input` (n², n²) with V = input · vec(d) and `output` (m², n²) with
+/// vec(Y) = output · vec(M). The weights' U = G g Gᵀ is computed separably from `filter`
+/// (`WinogradWeights`).
 public struct WinogradTransform {
     public let m: Int, r: Int, n: Int
-    public let kernel: TensorBuffer
+    /// G (n, r), row-major.
+    public let filter: TensorBuffer
     public let input: TensorBuffer
     public let output: TensorBuffer
 
@@ -52,7 +54,7 @@ public struct WinogradTransform {
             } } } }
             return TensorBuffer(shape: Shape(1, 1, rows * rows, cols * cols), values: values)
         }
-        kernel = kron(g, rows: n, cols: r)
+        filter = TensorBuffer(shape: Shape(1, 1, n, r), values: g.flatMap { $0.map { Float($0) } })
         input = kron(bt, rows: n, cols: n)
         output = kron(transpose(a), rows: m, cols: n)
     }

@@ -55,4 +55,18 @@ import Tensor
         #expect(visits == count)
         #expect(sum.sum() == Double(count * (count + 1) / 2))
     }
+
+    /// The shuffles `WinogradWeights` is built on: an 8×8 transpose, and the split of two
+    /// 4×4 kernels' rows into column pairs and back.
+    @Test func shuffles() {
+        var m = (0..<8).map { i in SIMD8<Float>((0..<8).map { j in Float(10 * i + j) }) }
+        m.withUnsafeMutableBufferPointer { transpose8x8($0.baseAddress!) }
+        for i in 0..<8 { for j in 0..<8 { #expect(m[i][j] == Float(10 * j + i)) } }
+        let a = SIMD8<Float>((0..<8).map(Float.init)), b = a + 100
+        let even = evenPairs(a, b), odd = oddPairs(a, b)
+        #expect(even == SIMD8(0, 1, 4, 5, 100, 101, 104, 105))
+        #expect(odd == SIMD8(2, 3, 6, 7, 102, 103, 106, 107))
+        let (a2, b2) = unsplitPairs(even, odd)
+        #expect(a2 == a && b2 == b)
+    }
 }

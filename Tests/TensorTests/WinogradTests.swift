@@ -11,10 +11,13 @@ import TestSupport
         let t = WinogradTransform(outputTile: m, kernel: r)
         let n = t.n
         let d = randomValues(n * n, seed: 1), g = randomValues(r * r, seed: 2)
-        // U = kernel · vec(g), V = input · vec(d) (kron of Bᵀ), Y = output · (U ⊙ V), each a
-        // dense product of the stored matrices.
+        // U = G g Gᵀ (`filter`), V = input · vec(d) (kron of Bᵀ), Y = output · (U ⊙ V), each
+        // a dense product of the stored matrices.
+        let G = t.filter.base
         var u = [Float](repeating: 0, count: n * n)
-        for xi in 0..<n * n { for j in 0..<r * r { u[xi] += t.kernel.base[xi * r * r + j] * g[j] } }
+        for a in 0..<n { for b in 0..<n { for i in 0..<r { for j in 0..<r {
+            u[a * n + b] += G[a * r + i] * G[b * r + j] * g[i * r + j]
+        } } } }
         var v = [Float](repeating: 0, count: n * n)
         for xi in 0..<n * n { for j in 0..<n * n { v[xi] += t.input.base[xi * n * n + j] * d[j] } }
         var y = [Float](repeating: 0, count: m * m)
