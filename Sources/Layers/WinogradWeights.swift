@@ -18,8 +18,7 @@ import Tensor
 ///  - ConvTranspose2d (C, O, 4, 4): 8 input channels c of one piece (o, p′, q′),
 ///    κ = (o·4 + 2p′ + q′)·C + c, rows 16·O floats apart transposed in registers.
 /// Each lane's arithmetic is the same whatever the block or the thread, so U and the gradient
-/// do not depend on the thread count. Replaces kron(G) · W′ᵀ in OpenBLAS over a permuted copy
-/// W′, which wrote U three times over (β = 0 zeroing, then the kernel's read and write).
+/// do not depend on the thread count.
 struct WinogradWeights: PoolTask {
     typealias V = SIMD8<Float>
     enum Kind { case convolution, strided, transposed }
