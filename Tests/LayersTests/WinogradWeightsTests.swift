@@ -54,18 +54,22 @@ import TestSupport
                 expected[(a * n + b) * stride + kappa] = Float(s)
             } }
         }
-        func forward(_ threads: Int) -> [Float] {
-            var w = weights, u = [Float](repeating: 7, count: nn * stride)
-            w.withUnsafeMutableBufferPointer { w in
-                u.withUnsafeMutableBufferPointer { u in
+        /// The transform on copies of `real` and `u` on `threads` threads: U (forward) or the
+        /// gradient (adjoint).
+        func run(_ threads: Int, real: [Float], u: [Float], forward: Bool) -> [Float] {
+            var real = real, u = u
+            real.withUnsafeMutableBufferPointer { w in
+                u.withUnsafeMutableBufferPointer { d in
                     withComputeThreads(threads) {
                         WinogradWeights(layout, inputChannels: C, outputChannels: O, transform: transform,
-                                        real: w.baseAddress!, u: u.baseAddress!, stride: stride, forward: true)(scratch: scratch)
+                                        real: w.baseAddress!, u: d.baseAddress!, stride: stride, forward: forward)(scratch: scratch)
                     }
                 }
             }
-            return u
+            return forward ? u : real
         }
+        let unset = [Float](repeating: 7, count: nn * stride)
+        func forward(_ threads: Int) -> [Float] { run(threads, real: weights, u: unset, forward: true) }
         let u = forward(1)
         expectClose(u, expected, atol: 1e-5, "U, \(kind) \(C)→\(O)")
         #expect(u == forward(3), "U on 3 threads, \(kind) \(C)→\(O)")
@@ -83,18 +87,7 @@ import TestSupport
                 sums[Self.realTap(kind, kappa, i, j, C: C, O: O, r: r)] += s
             } }
         }
-        func adjoint(_ threads: Int) -> [Float] {
-            var grad = start, d = du
-            grad.withUnsafeMutableBufferPointer { g in
-                d.withUnsafeMutableBufferPointer { d in
-                    withComputeThreads(threads) {
-                        WinogradWeights(layout, inputChannels: C, outputChannels: O, transform: transform,
-                                        real: g.baseAddress!, u: d.baseAddress!, stride: stride, forward: false)(scratch: scratch)
-                    }
-                }
-            }
-            return grad
-        }
+        func adjoint(_ threads: Int) -> [Float] { run(threads, real: start, u: du, forward: false) }
         let grad = adjoint(1)
         expectClose(Array(grad.prefix(weights.count)), sums.prefix(weights.count).map { Float($0) }, atol: 1e-5,
                     "dW, \(kind) \(C)→\(O)")
