@@ -186,14 +186,14 @@ struct WinogradWeights: PoolTask {
         for a in 0..<n {
             for j in 0..<r {
                 var s = w[j] * g[a * r]
-                for i in 1..<r { s = s.addingProduct(w[i * r + j], g[a * r + i]) }
+                for i in 1..<r { s = s.multiplyAdding(w[i * r + j], g[a * r + i]) }
                 t[a * r + j] = s
             }
         }
         for a in 0..<n {
             for b in 0..<n {
                 var s = t[a * r] * g[b * r]
-                for j in 1..<r { s = s.addingProduct(t[a * r + j], g[b * r + j]) }
+                for j in 1..<r { s = s.multiplyAdding(t[a * r + j], g[b * r + j]) }
                 out[(a * n + b) * vstride] = s
             }
         }
@@ -206,14 +206,14 @@ struct WinogradWeights: PoolTask {
         for a in 0..<n {
             for j in 0..<r {
                 var s = du[(a * n) * vstride] * g[j]
-                for b in 1..<n { s = s.addingProduct(du[(a * n + b) * vstride], g[b * r + j]) }
+                for b in 1..<n { s = s.multiplyAdding(du[(a * n + b) * vstride], g[b * r + j]) }
                 t[a * r + j] = s
             }
         }
         for i in 0..<r {
             for j in 0..<r {
                 var s = t[j] * g[i]
-                for a in 1..<n { s = s.addingProduct(t[a * r + j], g[a * r + i]) }
+                for a in 1..<n { s = s.multiplyAdding(t[a * r + j], g[a * r + i]) }
                 dw[i * r + j] = s
             }
         }

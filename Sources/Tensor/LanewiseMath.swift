@@ -61,6 +61,13 @@ public func load8(_ p: UnsafePointer<Float>, _ i: Int, _ mask: SIMDMask<SIMD8<In
     return v
 }
 
+extension SIMD8 where Scalar == Float {
+    /// self + a·b in every lane: fused in the tuned build (FMA), a multiply and an add in the
+    /// portable one, where `addingProduct` would call libm's `fmaf` lane by lane.
+    @inlinable @inline(__always)
+    public func multiplyAdding(_ a: Self, _ b: Self) -> Self { p2p_muladd8(a, b, self) }
+}
+
 /// The 8×8 matrix whose row i is v[i] replaced by its transpose (v[j] lane i = old v[i]
 /// lane j), in 24 shuffles: the AVX sequence of unpacks, pair shuffles and 128-bit halves.
 @inlinable @inline(__always)
