@@ -16,16 +16,21 @@ static inline __attribute__((always_inline)) p2p_float16 p2p_sqrt16(p2p_float16 
 /// Imported into Swift as SIMD8<Float>.
 typedef float p2p_float8 __attribute__((ext_vector_type(8)));
 
-/// a·b + c in every lane: one fused multiply-add (`vfmadd`) where the target has FMA, else a
-/// multiply and an add. (Swift's `addingProduct` keeps the fused rounding everywhere, which
-/// without FMA hardware is a libm `fmaf` call per lane.)
-static inline __attribute__((always_inline)) p2p_float8 p2p_muladd8(p2p_float8 a, p2p_float8 b, p2p_float8 c) {
+/// Imported into Swift as SIMD4<Float>.
+typedef float p2p_float4 __attribute__((ext_vector_type(4)));
+
+// a·b + c in every lane: one fused multiply-add (`vfmadd`) where the target has FMA, else a
+// multiply and an add. (Swift's `addingProduct` keeps the fused rounding everywhere, which
+// without FMA hardware is a libm `fmaf` call per lane.)
 #if defined(__FMA__)
-    return __builtin_elementwise_fma(a, b, c);
+#define P2P_MULADD(a, b, c) __builtin_elementwise_fma(a, b, c)
 #else
-    return a * b + c;
+#define P2P_MULADD(a, b, c) ((a) * (b) + (c))
 #endif
-}
+static inline __attribute__((always_inline)) float p2p_muladd1(float a, float b, float c) { return P2P_MULADD(a, b, c); }
+static inline __attribute__((always_inline)) p2p_float4 p2p_muladd4(p2p_float4 a, p2p_float4 b, p2p_float4 c) { return P2P_MULADD(a, b, c); }
+static inline __attribute__((always_inline)) p2p_float8 p2p_muladd8(p2p_float8 a, p2p_float8 b, p2p_float8 c) { return P2P_MULADD(a, b, c); }
+static inline __attribute__((always_inline)) p2p_float16 p2p_muladd16(p2p_float16 a, p2p_float16 b, p2p_float16 c) { return P2P_MULADD(a, b, c); }
 
 // Fixed shuffles of two 8-lane vectors a, b (lanes 0–7 of a, 8–15 of b), which Swift's SIMD
 // types cannot spell: each is one or two AVX instructions. The first four make the usual

@@ -61,11 +61,24 @@ public func load8(_ p: UnsafePointer<Float>, _ i: Int, _ mask: SIMDMask<SIMD8<In
     return v
 }
 
+// self + a·b: fused in the tuned build (FMA), a multiply and an add in the portable one,
+// where `addingProduct` would call libm's `fmaf` lane by lane. The kernels that must give
+// the same bits in their vector lanes and their scalar tails use these on both.
+extension Float {
+    @inlinable @inline(__always)
+    public func multiplyAdding(_ a: Float, _ b: Float) -> Float { p2p_muladd1(a, b, self) }
+}
+extension SIMD4 where Scalar == Float {
+    @inlinable @inline(__always)
+    public func multiplyAdding(_ a: Self, _ b: Self) -> Self { p2p_muladd4(a, b, self) }
+}
 extension SIMD8 where Scalar == Float {
-    /// self + a·b in every lane: fused in the tuned build (FMA), a multiply and an add in the
-    /// portable one, where `addingProduct` would call libm's `fmaf` lane by lane.
     @inlinable @inline(__always)
     public func multiplyAdding(_ a: Self, _ b: Self) -> Self { p2p_muladd8(a, b, self) }
+}
+extension SIMD16 where Scalar == Float {
+    @inlinable @inline(__always)
+    public func multiplyAdding(_ a: Self, _ b: Self) -> Self { p2p_muladd16(a, b, self) }
 }
 
 /// The 8×8 matrix whose row i is v[i] replaced by its transpose (v[j] lane i = old v[i]

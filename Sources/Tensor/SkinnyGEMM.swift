@@ -74,18 +74,18 @@ public func skinnyProduct(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: 
     while p < vectorEnd {
         let x0 = load8(a0 + p), x1 = load8(a1 + p)
         let y0 = load8(b0 + p), y1 = load8(b1 + p), y2 = load8(b2 + p), y3 = load8(b3 + p)
-        s00 = s00.addingProduct(x0, y0); s01 = s01.addingProduct(x0, y1)
-        s02 = s02.addingProduct(x0, y2); s03 = s03.addingProduct(x0, y3)
-        s10 = s10.addingProduct(x1, y0); s11 = s11.addingProduct(x1, y1)
-        s12 = s12.addingProduct(x1, y2); s13 = s13.addingProduct(x1, y3)
+        s00 = s00.multiplyAdding(x0, y0); s01 = s01.multiplyAdding(x0, y1)
+        s02 = s02.multiplyAdding(x0, y2); s03 = s03.multiplyAdding(x0, y3)
+        s10 = s10.multiplyAdding(x1, y0); s11 = s11.multiplyAdding(x1, y1)
+        s12 = s12.multiplyAdding(x1, y2); s13 = s13.multiplyAdding(x1, y3)
         p += 8
     }
     var r0 = SIMD4(s00.sum(), s01.sum(), s02.sum(), s03.sum())
     var r1 = SIMD4(s10.sum(), s11.sum(), s12.sum(), s13.sum())
     while p < len {
         let y = SIMD4(b0[p], b1[p], b2[p], b3[p])
-        r0 = r0.addingProduct(a0[p], y)
-        r1 = r1.addingProduct(a1[p], y)
+        r0 = r0.multiplyAdding(SIMD4(repeating: a0[p]), y)
+        r1 = r1.multiplyAdding(SIMD4(repeating: a1[p]), y)
         p += 1
     }
     return (r0, r1)
@@ -100,8 +100,8 @@ public func skinnyProduct(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: 
     var p = 0
     while p < vectorEnd {
         let y = UnsafeRawPointer(b0 + p).loadUnaligned(as: SIMD16<Float>.self)
-        s0 = s0.addingProduct(UnsafeRawPointer(a0 + p).loadUnaligned(as: SIMD16<Float>.self), y)
-        s1 = s1.addingProduct(UnsafeRawPointer(a1 + p).loadUnaligned(as: SIMD16<Float>.self), y)
+        s0 = s0.multiplyAdding(UnsafeRawPointer(a0 + p).loadUnaligned(as: SIMD16<Float>.self), y)
+        s1 = s1.multiplyAdding(UnsafeRawPointer(a1 + p).loadUnaligned(as: SIMD16<Float>.self), y)
         p += 16
     }
     var r0 = s0.sum(), r1 = s1.sum()
@@ -129,7 +129,7 @@ public let skinnyTransposedColumnLimit = 16
 /// (three 8-lane vectors per row, the lanes along M) against up to four columns of B at once
 /// (twelve accumulators); each tile's sums are added to C after every panel of rows. Every
 /// element of C sums its K terms in the same order — panel by panel, each panel's rows one
-/// fused multiply-add at a time from zero — whichever columns a thread gets.
+/// multiply-add (`multiplyAdding`) at a time from zero — whichever columns a thread gets.
 ///
 /// Measured here, `sgemm` on 2 threads, caches flushed, best of 10, against OpenBLAS split the
 /// same way: K 512 × M 8192 with N 1 1.57–2.63 → 0.83–0.88 ms, N 4 1.68–2.95 → 0.93–1.24 ms;
@@ -162,12 +162,12 @@ public func skinnyTransposedProduct(m: Int, n: Int, k: Int, a: UnsafePointer<Flo
             }
             m0 += tile
         }
-        // The last columns (fewer than a tile), one at a time, with the same fused
-        // multiply-adds as the vector lanes.
+        // The last columns (fewer than a tile), one at a time, with the same multiply-adds
+        // as the vector lanes.
         for col in fullTiles..<m {
             for j in 0..<n {
                 var s: Float = 0
-                for p in 0..<rows { s = s.addingProduct(a[(p0 + p) * lda + col], b[(p0 + p) * ldb + j]) }
+                for p in 0..<rows { s = s.multiplyAdding(a[(p0 + p) * lda + col], b[(p0 + p) * ldb + j]) }
                 c[col * ldc + j] += s
             }
         }
@@ -188,18 +188,18 @@ public func skinnyTransposedProduct(m: Int, n: Int, k: Int, a: UnsafePointer<Flo
         let row = a + p * lda, bp = b + p * ldb
         let x0 = load8(row), x1 = load8(row + 8), x2 = load8(row + 16)
         let y0 = V(repeating: bp[0])
-        s00 = s00.addingProduct(x0, y0); s01 = s01.addingProduct(x1, y0); s02 = s02.addingProduct(x2, y0)
+        s00 = s00.multiplyAdding(x0, y0); s01 = s01.multiplyAdding(x1, y0); s02 = s02.multiplyAdding(x2, y0)
         if columns > 1 {
             let y1 = V(repeating: bp[1])
-            s10 = s10.addingProduct(x0, y1); s11 = s11.addingProduct(x1, y1); s12 = s12.addingProduct(x2, y1)
+            s10 = s10.multiplyAdding(x0, y1); s11 = s11.multiplyAdding(x1, y1); s12 = s12.multiplyAdding(x2, y1)
         }
         if columns > 2 {
             let y2 = V(repeating: bp[2])
-            s20 = s20.addingProduct(x0, y2); s21 = s21.addingProduct(x1, y2); s22 = s22.addingProduct(x2, y2)
+            s20 = s20.multiplyAdding(x0, y2); s21 = s21.multiplyAdding(x1, y2); s22 = s22.multiplyAdding(x2, y2)
         }
         if columns > 3 {
             let y3 = V(repeating: bp[3])
-            s30 = s30.addingProduct(x0, y3); s31 = s31.addingProduct(x1, y3); s32 = s32.addingProduct(x2, y3)
+            s30 = s30.multiplyAdding(x0, y3); s31 = s31.multiplyAdding(x1, y3); s32 = s32.multiplyAdding(x2, y3)
         }
     }
     for i in 0..<8 {
