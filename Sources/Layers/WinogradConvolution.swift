@@ -183,11 +183,15 @@ final class WinogradConvolution {
         return v
     }
 
-    /// U = G w Gᵀ for every virtual kernel w, into `u` (n² rows of K′·C′, `uStride` apart;
-    /// `WinogradWeights`).
+    /// U = G w Gᵀ for every virtual kernel w, into `u` (n² rows of K′·C′, `uStride` apart).
     private func transformWeights(_ weight: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>) {
+        weightTransform(real: UnsafeMutablePointer(mutating: weight), u: u, forward: true)
+    }
+
+    /// `WinogradWeights` on this layer: U from the weights, or dU's adjoint onto their gradient.
+    private func weightTransform(real: UnsafeMutablePointer<Float>, u: UnsafeMutablePointer<Float>, forward: Bool) {
         WinogradWeights(layout, inputChannels: inputChannels, outputChannels: outputChannels, transform: transform,
-                        real: UnsafeMutablePointer(mutating: weight), u: u, stride: uStride, forward: true)(scratch: shared.weightTiles)
+                        real: real, u: u, stride: uStride, forward: forward)(scratch: shared.weightTiles)
     }
 
     /// Backward for the last forward's input x and output gradient dy: dx (overwritten)
@@ -228,8 +232,7 @@ final class WinogradConvolution {
                        b: v, ldb: nt, strideB: c * nt, beta: first ? 0 : 1, c: du, ldc: c, strideC: uStride)
             first = false
         }
-        WinogradWeights(layout, inputChannels: inputChannels, outputChannels: outputChannels, transform: transform,
-                        real: grad, u: du, stride: uStride, forward: false)(scratch: shared.weightTiles)
+        weightTransform(real: grad, u: du, forward: false)
     }
 
     /// dM = kron(Aᵀ)ᵀ · collect(dy) for one chunk, at the start of `scratch`, and the room

@@ -48,12 +48,15 @@ struct WinogradWeights: PoolTask {
         (self.real, self.u, self.stride, self.forward) = (real, u, stride, forward)
     }
 
+    /// ConvTranspose2d's blocks per output channel: its input channels, 8 at a time.
+    private var perOutput: Int { (inputChannels + 7) / 8 }
+
     /// Blocks of 8 lanes: 8 kernels, 2 real kernels, or 8 channels of one output channel.
     private var blockCount: Int {
         switch kind {
         case .convolution: (inputChannels * outputChannels + 7) / 8
         case .strided: (inputChannels * outputChannels + 1) / 2
-        case .transposed: outputChannels * ((inputChannels + 7) / 8)
+        case .transposed: outputChannels * perOutput
         }
     }
 
@@ -89,7 +92,7 @@ struct WinogradWeights: PoolTask {
 
     private func run<Size: FilterSize>(_ blocks: Range<Int>, _ scratch: UnsafeMutablePointer<V>, _: Size.Type) {
         let n = Size.n, r = Size.r, C = inputChannels, O = outputChannels, rr = r * r, nn = n * n, T = Self.tileBlocks
-        let groups = kind == .transposed ? 4 : 1, perOutput = (C + 7) / 8
+        let groups = kind == .transposed ? 4 : 1, perOutput = self.perOutput
         let g = scratch, taps = g + n * r, w = taps + 16, t = w + 16, tile = t + n * r
         for i in 0..<n * r { g[i] = V(repeating: filter[i]) }
         var first = blocks.lowerBound
@@ -124,7 +127,7 @@ struct WinogradWeights: PoolTask {
                     let k0 = real + block * 2 * 16, k1 = k0 + 16, pair = block * 2 + 1 < C * O
                     if forward {
                         for alpha in 0..<2 {
-                            let a = load(k0 + 8 * alpha), b = pair ? load(k1 + 8 * alpha) : V()
+                            let a = load8(k0, 8 * alpha), b = pair ? load8(k1, 8 * alpha) : V()
                             w[2 * alpha] = evenPairs(a, b)
                             w[2 * alpha + 1] = oddPairs(a, b)
                         }
@@ -173,7 +176,7 @@ struct WinogradWeights: PoolTask {
             let all = kind == .convolution ? C * O : 4 * C * O
             return (SIMD4(repeating: 8 * first), min(8 * end, all) - 8 * first)
         case .transposed:
-            let perOutput = (C + 7) / 8, o = first / perOutput, c0 = (first % perOutput) * 8
+            let o = first / perOutput, c0 = (first % perOutput) * 8
             let c1 = min(C, c0 + 8 * (end - first))
             return (SIMD4(0, 1, 2, 3) &* C &+ (4 * o * C + c0), c1 - c0)
         }
@@ -226,8 +229,8 @@ struct WinogradWeights: PoolTask {
                              into taps: UnsafeMutablePointer<V>) {
         if count == 16 {
             for l in 0..<8 {
-                taps[l] = l < lanes ? load(rows + l * rowStride) : V()
-                taps[8 + l] = l < lanes ? load(rows + l * rowStride + 8) : V()
+                taps[l] = l < lanes ? load8(rows, l * rowStride) : V()
+                taps[8 + l] = l < lanes ? load8(rows, l * rowStride + 8) : V()
             }
             transpose8x8(taps)
             transpose8x8(taps + 8)
@@ -256,12 +259,8 @@ struct WinogradWeights: PoolTask {
         }
     }
 
-    @inline(__always) private func load(_ p: UnsafePointer<Float>) -> V {
-        UnsafeRawPointer(p).loadUnaligned(as: V.self)
-    }
-
     @inline(__always) private func add(_ v: V, onto p: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: load(p) + v, as: V.self)
+        UnsafeMutableRawPointer(p).storeBytes(of: load8(p, 0) + v, as: V.self)
     }
 }
 

@@ -58,10 +58,6 @@ public func skinnyProduct(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: 
     }
 }
 
-@inline(__always) private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-}
-
 /// (a0 · b0, …, a0 · b3) and the same for a1, over `len` entries.
 @inline(__always) private func dot2x4(
     _ a0: UnsafePointer<Float>, _ a1: UnsafePointer<Float>, _ b0: UnsafePointer<Float>,
@@ -72,8 +68,8 @@ public func skinnyProduct(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: 
     let vectorEnd = len & ~7
     var p = 0
     while p < vectorEnd {
-        let x0 = load8(a0 + p), x1 = load8(a1 + p)
-        let y0 = load8(b0 + p), y1 = load8(b1 + p), y2 = load8(b2 + p), y3 = load8(b3 + p)
+        let x0 = load8(a0, p), x1 = load8(a1, p)
+        let y0 = load8(b0, p), y1 = load8(b1, p), y2 = load8(b2, p), y3 = load8(b3, p)
         s00 = s00.multiplyAdding(x0, y0); s01 = s01.multiplyAdding(x0, y1)
         s02 = s02.multiplyAdding(x0, y2); s03 = s03.multiplyAdding(x0, y3)
         s10 = s10.multiplyAdding(x1, y0); s11 = s11.multiplyAdding(x1, y1)
@@ -186,7 +182,7 @@ public func skinnyTransposedProduct(m: Int, n: Int, k: Int, a: UnsafePointer<Flo
     var s20 = V(), s21 = V(), s22 = V(), s30 = V(), s31 = V(), s32 = V()
     for p in 0..<rows {
         let row = a + p * lda, bp = b + p * ldb
-        let x0 = load8(row), x1 = load8(row + 8), x2 = load8(row + 16)
+        let x0 = load8(row, 0), x1 = load8(row, 8), x2 = load8(row, 16)
         let y0 = V(repeating: bp[0])
         s00 = s00.multiplyAdding(x0, y0); s01 = s01.multiplyAdding(x1, y0); s02 = s02.multiplyAdding(x2, y0)
         if columns > 1 {
