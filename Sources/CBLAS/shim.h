@@ -69,6 +69,60 @@ static inline __attribute__((always_inline)) p2p_float8 p2p_pairshi8(p2p_float8 
     return __builtin_shufflevector(a, b, 4, 5, 12, 13, 6, 7, 14, 15);
 }
 
+// Every 2nd, 3rd or 4th float of 16, 24 or 32 consecutive ones (lanes 0–7 of a, 8–15 of b, …):
+// Winograd's tile copies (`strided8`).
+
+/// a0 a2 a4 a6 b0 b2 b4 b6.
+static inline __attribute__((always_inline)) p2p_float8 p2p_stride2_8(p2p_float8 a, p2p_float8 b) {
+    return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+}
+/// a0 a3 a6 b1 b4 b7 c2 c5.
+static inline __attribute__((always_inline)) p2p_float8 p2p_stride3_8(p2p_float8 a, p2p_float8 b, p2p_float8 c) {
+    p2p_float8 ab = __builtin_shufflevector(a, b, 0, 3, 6, 9, 12, 15, -1, -1);
+    return __builtin_shufflevector(ab, c, 0, 1, 2, 3, 4, 5, 10, 13);
+}
+/// a0 a4 b0 b4 c0 c4 d0 d4.
+static inline __attribute__((always_inline)) p2p_float8 p2p_stride4_8(p2p_float8 a, p2p_float8 b, p2p_float8 c, p2p_float8 d) {
+    p2p_float8 ab = __builtin_shufflevector(a, b, 0, 4, 8, 12, -1, -1, -1, -1);
+    p2p_float8 cd = __builtin_shufflevector(c, d, 0, 4, 8, 12, -1, -1, -1, -1);
+    return __builtin_shufflevector(ab, cd, 0, 1, 2, 3, 8, 9, 10, 11);
+}
+
+// Their inverses: 2, 3 or 4 vectors interleaved into 16, 24 or 32 consecutive floats at `out`.
+
+/// a0 b0 a1 b1 … a7 b7.
+static inline __attribute__((always_inline)) void p2p_interleave2_8(p2p_float8 a, p2p_float8 b, float *out) {
+    p2p_float8 lo = __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11);
+    p2p_float8 hi = __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15);
+    __builtin_memcpy(out, &lo, sizeof lo);
+    __builtin_memcpy(out + 8, &hi, sizeof hi);
+}
+/// a0 b0 c0 a1 b1 c1 … a7 b7 c7.
+static inline __attribute__((always_inline)) void p2p_interleave3_8(p2p_float8 a, p2p_float8 b, p2p_float8 c, float *out) {
+    p2p_float8 x0 = __builtin_shufflevector(a, b, 0, 8, -1, 1, 9, -1, 2, 10);
+    p2p_float8 x1 = __builtin_shufflevector(a, b, -1, 3, 11, -1, 4, 12, -1, 5);
+    p2p_float8 x2 = __builtin_shufflevector(a, b, 13, -1, 6, 14, -1, 7, 15, -1);
+    p2p_float8 o0 = __builtin_shufflevector(x0, c, 0, 1, 8, 3, 4, 9, 6, 7);
+    p2p_float8 o1 = __builtin_shufflevector(x1, c, 10, 1, 2, 11, 4, 5, 12, 7);
+    p2p_float8 o2 = __builtin_shufflevector(x2, c, 0, 13, 2, 3, 14, 5, 6, 15);
+    __builtin_memcpy(out, &o0, sizeof o0);
+    __builtin_memcpy(out + 8, &o1, sizeof o1);
+    __builtin_memcpy(out + 16, &o2, sizeof o2);
+}
+/// a0 b0 c0 d0 a1 b1 c1 d1 … a7 b7 c7 d7 (a 4×8 transpose).
+static inline __attribute__((always_inline)) void p2p_interleave4_8(p2p_float8 a, p2p_float8 b, p2p_float8 c, p2p_float8 d, float *out) {
+    p2p_float8 t0 = p2p_unpacklo8(a, b), t1 = p2p_unpackhi8(a, b), t2 = p2p_unpacklo8(c, d), t3 = p2p_unpackhi8(c, d);
+    p2p_float8 u0 = p2p_lowpairs8(t0, t2), u1 = p2p_highpairs8(t0, t2), u2 = p2p_lowpairs8(t1, t3), u3 = p2p_highpairs8(t1, t3);
+    p2p_float8 o0 = __builtin_shufflevector(u0, u1, 0, 1, 2, 3, 8, 9, 10, 11);
+    p2p_float8 o1 = __builtin_shufflevector(u2, u3, 0, 1, 2, 3, 8, 9, 10, 11);
+    p2p_float8 o2 = __builtin_shufflevector(u0, u1, 4, 5, 6, 7, 12, 13, 14, 15);
+    p2p_float8 o3 = __builtin_shufflevector(u2, u3, 4, 5, 6, 7, 12, 13, 14, 15);
+    __builtin_memcpy(out, &o0, sizeof o0);
+    __builtin_memcpy(out + 8, &o1, sizeof o1);
+    __builtin_memcpy(out + 16, &o2, sizeof o2);
+    __builtin_memcpy(out + 24, &o3, sizeof o3);
+}
+
 /// The widest vector kernels this CPU and the OS support, for choosing OpenBLAS's kernels:
 /// 3 = AVX-512 (F, BW, VL, DQ: what OpenBLAS's SkylakeX kernels use), 2 = AVX2 + FMA, 1 = less.
 static inline int p2p_cpu_vector_level(void) {

@@ -115,3 +115,33 @@ public func oddPairs(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> { p2p
 public func unsplitPairs(_ even: SIMD8<Float>, _ odd: SIMD8<Float>) -> (SIMD8<Float>, SIMD8<Float>) {
     (p2p_pairslo8(even, odd), p2p_pairshi8(even, odd))
 }
+
+/// p[0], p[stride], …, p[7·stride] for a stride of 1 to 4: `stride` unaligned 8-float loads
+/// (p[0 ..< 8·stride] must be readable) and fixed shuffles, not a gather.
+@inlinable @inline(__always)
+public func strided8(_ p: UnsafePointer<Float>, _ stride: Int) -> SIMD8<Float> {
+    switch stride {
+    case 1: return load8(p, 0)
+    case 2: return p2p_stride2_8(load8(p, 0), load8(p, 8))
+    case 3: return p2p_stride3_8(load8(p, 0), load8(p, 8), load8(p, 16))
+    default:
+        precondition(stride == 4, "strided8 takes strides 1 to 4")
+        return p2p_stride4_8(load8(p, 0), load8(p, 8), load8(p, 16), load8(p, 24))
+    }
+}
+
+/// out[stride·i + j] = v_j[i] for i < 8 and j < stride, stride 1 to 4 (the inverse of
+/// `strided8`): fixed shuffles and `stride` unaligned 8-float stores. Vectors past `stride`
+/// are ignored.
+@inlinable @inline(__always)
+public func storeInterleaved(_ v0: SIMD8<Float>, _ v1: SIMD8<Float>, _ v2: SIMD8<Float>, _ v3: SIMD8<Float>,
+                             _ stride: Int, to out: UnsafeMutablePointer<Float>) {
+    switch stride {
+    case 1: UnsafeMutableRawPointer(out).storeBytes(of: v0, as: SIMD8<Float>.self)
+    case 2: p2p_interleave2_8(v0, v1, out)
+    case 3: p2p_interleave3_8(v0, v1, v2, out)
+    default:
+        precondition(stride == 4, "storeInterleaved takes strides 1 to 4")
+        p2p_interleave4_8(v0, v1, v2, v3, out)
+    }
+}

@@ -155,15 +155,24 @@ public func collectTiles(_ dy: UnsafePointer<Float>, _ map: TileMap, _ g: Winogr
 
 private func copyTiles(_ image: UnsafeMutablePointer<Float>, _ map: TileMap, _ g: WinogradTiling, side: Int,
                        _ tiles: UnsafeMutablePointer<Float>, _ mode: TileCopy.Mode) {
-    // One virtual channel of one sample per index; the phases of a real channel touch
-    // disjoint pixels, so they may run on different threads.
-    parallelChunks(g.batch * map.virtualChannels, minimumChunk: 4,
+    // One row phase of one real channel of one sample per index: it alone touches those
+    // image rows (all S column phases of them), so indices may run on different threads.
+    parallelChunks(g.batch * map.channels * map.phases, minimumChunk: 2,
                    TileCopy(g: g, map: map, image: image, tiles: tiles, side: side, mode: mode))
 }
 
 /// Moves side×side tiles between the real image and the tile matrix: `.gather` copies
 /// image → tiles with zeros outside the image, `.add` adds tiles into the image and `.store`
 /// writes them over it (tiles that do not overlap).
+///
+/// Entry (a, b) of tile (th, tw) is vr_th[tw·m + b], where vr_th is the virtual row
+/// vr[V] = image[S·V + shift_q] of image row S·(th·m + a) + shift_p. For each a, the TH
+/// virtual rows of a column phase are laid end to end, TW·m entries each, in scratch: then
+/// position (a, b) of all TH·TW tiles is every m-th entry from b on, one long run (read with
+/// `strided8` and written with `storeInterleaved`, eight tiles at a time). Entries b ≥ m are
+/// entry b − m of the next tile, except in a row's last tile, whose overhang of side − m
+/// entries is kept apart. The adjoints interleave the S column phases of a row again and
+/// add or store it in one pass.
 private struct TileCopy: ChunkTask {
     enum Mode { case gather, add, store }
     let g: WinogradTiling, map: TileMap
@@ -171,45 +180,206 @@ private struct TileCopy: ChunkTask {
     let side: Int
     let mode: Mode
 
-    func run(_ planes: Range<Int>) {
-        let H = map.height, W = map.width, S = map.phases, C = map.channels, K = map.virtualChannels
-        let m = g.m, TW = g.tilesWide
-        let row = K * g.tiles  // stride between tile positions (a, b)
-        // The tiles tw with 0 ≤ S·(tw·m + b) + colShift < W, per b: the same for every row
-        // of tiles, so worked out once per plane (a division each).
-        withUnsafeTemporaryAllocation(of: (Int, Int).self, capacity: side) { valid in
-        for plane in planes {
-            let s = plane / K, k = plane % K
-            let c = k / (S * S), phase = k % (S * S)
-            let rowShift = map.phaseSign * (phase / S) - map.origin, colShift = map.phaseSign * (phase % S) - map.origin
-            let img = image + (s * C + c) * H * W
-            let column = tiles + k * g.tiles + s * g.tilesPerSample
-            for b in 0..<side { valid[b] = validRange(offset: S * b + colShift, stride: S * m, extent: W, count: TW) }
-            for a in 0..<side {
-                for th in 0..<g.tilesHigh {
-                    let ih = S * (th * m + a) + rowShift
-                    let inside = ih >= 0 && ih < H
-                    for b in 0..<side {
-                        let t = column + (a * side + b) * row + th * TW
-                        let (lo, hi) = valid[b]
-                        let src = img + ih * W + S * b + colShift, step = S * m
-                        var tw = lo
-                        switch mode {
-                        case .gather:
-                            guard inside else { t.update(repeating: 0, count: TW); continue }
-                            if lo > 0 { t.update(repeating: 0, count: lo) }
-                            while tw < hi { t[tw] = src[tw * step]; tw += 1 }
-                            if hi < TW { (t + hi).update(repeating: 0, count: TW - hi) }
-                        case .add where inside:
-                            while tw < hi { src[tw * step] += t[tw]; tw += 1 }
-                        case .store where inside:
-                            while tw < hi { src[tw * step] = t[tw]; tw += 1 }
-                        default: break
+    /// Floats of one phase's virtual rows, with 8·m of slack for `strided8`.
+    private var rowsLength: Int { g.tilesHigh * g.tilesWide * g.m + 8 * g.m }
+    private var extra: Int { side - g.m }
+
+    func run(_ units: Range<Int>) {
+        precondition(side <= 2 * g.m && g.m <= 4, "tiles overlapping by more than a tile, or wider than 4")
+        let S = map.phases, count = g.tilesHigh * g.tilesWide, span = g.tilesWide * g.m
+        let phase = rowsLength + g.tilesHigh * extra
+        // S phases of virtual rows and overhangs, m columns of summed tiles, one image row.
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: S * phase + g.m * count + S * span + 16) { scratch in
+            let base = scratch.baseAddress!
+            for q in 0..<S { (base + q * phase + rowsLength - 8 * g.m).update(repeating: 0, count: 8 * g.m) }
+            let columns = base + S * phase, line = columns + g.m * count
+            for unit in units {
+                for a in 0..<side {
+                    for q in 0..<S {
+                        let vr = base + q * phase
+                        if mode == .gather {
+                            gather(unit, a, q, rows: vr, overhang: vr + rowsLength)
+                        } else {
+                            collect(unit, a, q, rows: vr, overhang: vr + rowsLength, columns: columns)
                         }
                     }
+                    if mode != .gather { write(unit, a, rows: base, phase: phase, line: line) }
                 }
             }
         }
+    }
+
+    /// Unit (sample, channel, row phase) → the channel's image, the row phase p.
+    private func plane(_ unit: Int) -> (UnsafeMutablePointer<Float>, Int, Int) {
+        let S = map.phases, C = map.channels
+        let s = unit / (C * S), c = unit / S % C
+        return (image + (s * C + c) * map.height * map.width, s, c)
+    }
+
+    /// Image row S·(th·m + a) + shift_p of the unit's plane, or nil outside the image.
+    private func row(_ unit: Int, _ a: Int, _ th: Int) -> UnsafeMutablePointer<Float>? {
+        let ih = map.phases * (th * g.m + a) + map.phaseSign * (unit % map.phases) - map.origin
+        return ih >= 0 && ih < map.height ? plane(unit).0 + ih * map.width : nil
+    }
+
+    /// Column phase q's shift and tile position (a, 0) of the unit's virtual channel.
+    private func phase(_ unit: Int, _ a: Int, _ q: Int) -> (shift: Int, tiles: UnsafeMutablePointer<Float>) {
+        let S = map.phases, (_, s, c) = plane(unit)
+        let k = (c * S + unit % S) * S + q
+        return (map.phaseSign * q - map.origin,
+                tiles + k * g.tiles + s * g.tilesPerSample + a * side * map.virtualChannels * g.tiles)
+    }
+
+    /// The virtual columns of phase `shift` inside the image: 0 ≤ S·V + shift < W.
+    private func inside(_ shift: Int) -> Range<Int> {
+        let S = map.phases
+        let lo = shift >= 0 ? 0 : (S - 1 - shift) / S
+        return lo..<max(lo, (map.width - shift + S - 1) / S)
+    }
+
+    /// Tiles (a, ·) of phase q from the image.
+    private func gather(_ unit: Int, _ a: Int, _ q: Int, rows vr: UnsafeMutablePointer<Float>, overhang ov: UnsafeMutablePointer<Float>) {
+        let m = g.m, TW = g.tilesWide, TH = g.tilesHigh, extra = extra, count = TH * TW, span = TW * m
+        let position = map.virtualChannels * g.tiles
+        let (shift, t) = phase(unit, a, q), columns = inside(shift)
+        for th in 0..<TH {
+            let r = vr + th * span, o = ov + th * extra
+            guard let src = row(unit, a, th).map({ $0 + shift }) else {
+                r.update(repeating: 0, count: span)
+                o.update(repeating: 0, count: extra)
+                continue
+            }
+            readRow(src, map.phases, columns.clamped(to: 0..<span), readable: map.width - shift, into: r, count: span)
+            for e in 0..<extra { o[e] = columns.contains(span + e) ? src[map.phases * (span + e)] : 0 }
         }
+        for b in 0..<min(side, m) { readColumn(vr + b, m, count, into: t + b * position) }
+        for b in m..<side {
+            let out = t + b * position, from = t + (b - m) * position
+            out.update(from: from + 1, count: count - 1)
+            for th in 0..<TH { out[th * TW + TW - 1] = ov[th * extra + b - m] }
+        }
+    }
+
+    /// Tiles (a, ·) of phase q summed (or placed) into its virtual rows and overhangs.
+    private func collect(_ unit: Int, _ a: Int, _ q: Int, rows vr: UnsafeMutablePointer<Float>,
+                         overhang ov: UnsafeMutablePointer<Float>, columns: UnsafeMutablePointer<Float>) {
+        let m = g.m, TW = g.tilesWide, TH = g.tilesHigh, extra = extra, count = TH * TW
+        let position = map.virtualChannels * g.tiles
+        let t = phase(unit, a, q).tiles
+        // Entry b < m of a tile and entry b + m of the tile before it land on one pixel.
+        var c0 = UnsafePointer(t), c1 = UnsafePointer(t + min(1, m - 1) * position)
+        var c2 = UnsafePointer(t + min(2, m - 1) * position), c3 = UnsafePointer(t + min(3, m - 1) * position)
+        for b in 0..<extra {
+            let next = t + (b + m) * position, sum = columns + b * count
+            let col = b == 0 ? c0 : b == 1 ? c1 : b == 2 ? c2 : c3
+            sum[0] = col[0]
+            add(col + 1, next, into: sum + 1, count: count - 1)
+            for th in 1..<TH { sum[th * TW] = col[th * TW] }
+            for th in 0..<TH { ov[th * extra + b] = next[th * TW + TW - 1] }
+            switch b {
+            case 0: c0 = UnsafePointer(sum)
+            case 1: c1 = UnsafePointer(sum)
+            case 2: c2 = UnsafePointer(sum)
+            default: c3 = UnsafePointer(sum)
+            }
+        }
+        var j = 0
+        while j + 8 <= count {
+            storeInterleaved(load8(c0, j), load8(c1, j), load8(c2, j), load8(c3, j), m, to: vr + j * m)
+            j += 8
+        }
+        while j < count {
+            vr[j * m] = c0[j]
+            if m > 1 { vr[j * m + 1] = c1[j] }
+            if m > 2 { vr[j * m + 2] = c2[j] }
+            if m > 3 { vr[j * m + 3] = c3[j] }
+            j += 1
+        }
+    }
+
+    /// The S phases' virtual rows of tiles (a, ·), interleaved, added to or stored in the image.
+    private func write(_ unit: Int, _ a: Int, rows: UnsafeMutablePointer<Float>, phase: Int, line: UnsafeMutablePointer<Float>) {
+        let S = map.phases, W = map.width, TW = g.tilesWide, span = TW * g.m, extra = extra
+        // Phase q's pixels are S·V + shift_q, shift_q = σ·q − P: with two phases the one with
+        // the smaller shift holds the even entries of the interleaved row.
+        let first = map.phaseSign > 0 ? 0 : S - 1, base = map.phaseSign * first - map.origin
+        for th in 0..<g.tilesHigh {
+            guard let dst = row(unit, a, th) else { continue }
+            let source: UnsafePointer<Float>
+            if S == 1 {
+                source = UnsafePointer(rows + th * span)
+            } else {
+                precondition(S == 2, "more than two column phases")
+                let r0 = rows + first * phase + th * span, r1 = rows + (1 - first) * phase + th * span
+                var v = 0
+                while v + 8 <= span {
+                    storeInterleaved(load8(r0, v), load8(r1, v), .zero, .zero, 2, to: line + 2 * v)
+                    v += 8
+                }
+                while v < span { line[2 * v] = r0[v]; line[2 * v + 1] = r1[v]; v += 1 }
+                source = UnsafePointer(line)
+            }
+            let x = max(0, -base)..<max(max(0, -base), min(S * span, W - base))
+            if mode == .add {
+                add(dst + base + x.lowerBound, source + x.lowerBound, into: dst + base + x.lowerBound, count: x.count)
+                for q in 0..<S {
+                    let ov = rows + q * phase + rowsLength + th * extra, shift = map.phaseSign * q - map.origin
+                    for e in 0..<extra where inside(shift).contains(span + e) { dst[S * (span + e) + shift] += ov[e] }
+                }
+            } else {
+                (dst + base + x.lowerBound).update(from: source + x.lowerBound, count: x.count)
+            }
+        }
+    }
+}
+
+/// out[i] = a[i] + b[i] for i < count, 8 lanes at a time and the rest one by one (these rows
+/// are short: `lanewise`'s 16 lanes and vector tail cost more here).
+@inline(__always)
+private func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    while i + 8 <= count {
+        UnsafeMutableRawPointer(out + i).storeBytes(of: load8(a, i) + load8(b, i), as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < count { out[i] = a[i] + b[i]; i += 1 }
+}
+
+/// vr[V] = row[S·V] for V in `inside`, zero elsewhere in vr[0 ..< count]; row[0 ..< readable]
+/// may be read.
+@inline(__always)
+private func readRow(_ row: UnsafePointer<Float>, _ S: Int, _ inside: Range<Int>, readable: Int,
+                     into vr: UnsafeMutablePointer<Float>, count: Int) {
+    let lo = min(inside.lowerBound, count), hi = max(lo, inside.upperBound)
+    vr.update(repeating: 0, count: lo)
+    if S == 1 {
+        (vr + lo).update(from: row + lo, count: hi - lo)
+    } else {
+        var v = lo
+        // Vectors only while all 8·S floats they load lie in the row.
+        while v + 8 <= hi, S * (v + 8) <= readable, S <= 4 {
+            UnsafeMutableRawPointer(vr + v).storeBytes(of: strided8(row + S * v, S), as: SIMD8<Float>.self)
+            v += 8
+        }
+        while v < hi { vr[v] = row[S * v]; v += 1 }
+    }
+    (vr + hi).update(repeating: 0, count: count - hi)
+}
+
+/// column[i] = vr[m·i] for i < count, eight at a time (vr reaches 8·m floats past the last).
+@inline(__always)
+private func readColumn(_ vr: UnsafePointer<Float>, _ m: Int, _ count: Int, into column: UnsafeMutablePointer<Float>) {
+    guard m <= 4 else {
+        for i in 0..<count { column[i] = vr[m * i] }
+        return
+    }
+    var i = 0
+    while i + 8 <= count {
+        UnsafeMutableRawPointer(column + i).storeBytes(of: strided8(vr + m * i, m), as: SIMD8<Float>.self)
+        i += 8
+    }
+    if i < count {
+        let last = strided8(vr + m * i, m)
+        for l in 0..<(count - i) { column[i + l] = last[l] }
     }
 }

@@ -69,4 +69,16 @@ import Tensor
         let (a2, b2) = unsplitPairs(even, odd)
         #expect(a2 == a && b2 == b)
     }
+
+    /// The tile copies' strided reads and their inverse, interleaved writes, for strides 1–4.
+    @Test(arguments: 1...4)
+    func stridedReadsAndInterleavedWrites(_ stride: Int) {
+        let floats = (0..<40).map { Float($0) }  // 8·stride floats from each of the first 4
+        let lanes = (0..<4).map { j in floats.withUnsafeBufferPointer { strided8($0.baseAddress! + j, stride) } }
+        for j in 0..<stride { #expect(lanes[j] == SIMD8((0..<8).map { Float(stride * $0 + j) })) }
+        var out = [Float](repeating: -1, count: 33)
+        out.withUnsafeMutableBufferPointer { storeInterleaved(lanes[0], lanes[1], lanes[2], lanes[3], stride, to: $0.baseAddress!) }
+        #expect(Array(out[..<(8 * stride)]) == Array(floats[..<(8 * stride)]))
+        #expect(out[(8 * stride)...].allSatisfy { $0 == -1 }, "nothing written past 8·stride floats")
+    }
 }
