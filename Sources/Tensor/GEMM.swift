@@ -6,7 +6,8 @@ import CBLAS
 /// `c` is (M, N). Leading dimensions are the stored row lengths.
 ///
 /// Products of at most `skinnyColumnLimit` columns (A and B as stored) go to `skinnyProduct`,
-/// weight-sized Aᵀ·B of at most `skinnyTransposedColumnLimit` to `skinnyTransposedProduct`.
+/// weight-sized A·B of 8 or 16 to `skinnyRowsProduct`, weight-sized Aᵀ·B of at most
+/// `skinnyTransposedColumnLimit` to `skinnyTransposedProduct`.
 /// Large products are split over the compute pool by the longer of C's two sides (columns
 /// of C in blocks of 16, or rows), each part a single-threaded OpenBLAS call; every element
 /// of C sums the same K terms in the same order however many threads there are.
@@ -94,6 +95,11 @@ private func sgemmPart(
 ) {
     if !transA, !transB, columns <= skinnyColumnLimit, alpha == 1, beta == 0 || beta == 1 {
         skinnyProduct(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: beta == 1, c: c, ldc: ldc)
+        return
+    }
+    // Weight-sized A·B of 8 or 16 columns (K ≥ 128; Winograd's transforms stay with OpenBLAS).
+    if !transA, !transB, isSkinnyRowsWidth(columns), n == columns, k >= 128, alpha == 1, beta == 0 || beta == 1 {
+        skinnyRowsProduct(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: beta == 1, c: c, ldc: ldc)
         return
     }
     // Weight-sized Aᵀ·B (K ≥ 128; Winograd's transforms, K ≤ 49, stay with OpenBLAS).

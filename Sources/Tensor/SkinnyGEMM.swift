@@ -109,6 +109,68 @@ public func skinnyProduct(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: 
     return (r0, r1)
 }
 
+/// Whether `skinnyRowsProduct` takes products of `n` columns: 8 or 16, whole vectors (the
+/// innermost U-Net layers' 4×4 pixels at batch 1, 2×2 at batch 2 and 4).
+@inlinable public func isSkinnyRowsWidth(_ n: Int) -> Bool { n == 8 || n == 16 }
+
+/// C (M, N) = A (M, K) · B (K, N), or C += A · B when `accumulate`; row-major, N 8 or 16,
+/// single-threaded (`sgemm` splits the rows over the pool).
+///
+/// The innermost U-Net layers at 4×4 pixels: A is the weights (16–32 MB, read once) and B a
+/// few columns of activations that stay in L2. OpenBLAS packs all of A first (`sgemm_oncopy`)
+/// and then multiplies at 16 columns, reading the weights at 9–10 GB/s here. Here C's rows
+/// are 8 or 16 lanes and four rows of A are read as they lie, left to right (four streams):
+/// each step of K multiplies one or two 8-lane vectors of a row of B by the four rows' entries,
+/// into eight accumulators at most. Every element of C sums its K terms in order with one
+/// multiply-add (`multiplyAdding`) each, from zero, whichever rows a thread gets; the rows
+/// past the last four, one at a time, the same way.
+public func skinnyRowsProduct(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                              b: UnsafePointer<Float>, ldb: Int, accumulate: Bool,
+                              c: UnsafeMutablePointer<Float>, ldc: Int) {
+    precondition(isSkinnyRowsWidth(n))
+    typealias V = SIMD8<Float>
+    @inline(__always) func finish(_ row: UnsafeMutablePointer<Float>, _ lo: V, _ hi: V) {
+        let r = UnsafeMutableRawPointer(row)
+        r.storeBytes(of: accumulate ? load8(row, 0) + lo : lo, as: V.self)
+        if n == 16 { (r + 32).storeBytes(of: accumulate ? load8(row, 8) + hi : hi, as: V.self) }
+    }
+    var i = 0
+    while i + 4 <= m {
+        let a0 = a + i * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda
+        var s0 = V(), s1 = V(), s2 = V(), s3 = V(), t0 = V(), t1 = V(), t2 = V(), t3 = V()
+        if n == 16 {
+            for p in 0..<k {
+                let bp = b + p * ldb, lo = load8(bp, 0), hi = load8(bp, 8)
+                let x0 = V(repeating: a0[p]), x1 = V(repeating: a1[p]), x2 = V(repeating: a2[p]), x3 = V(repeating: a3[p])
+                s0 = s0.multiplyAdding(x0, lo); t0 = t0.multiplyAdding(x0, hi)
+                s1 = s1.multiplyAdding(x1, lo); t1 = t1.multiplyAdding(x1, hi)
+                s2 = s2.multiplyAdding(x2, lo); t2 = t2.multiplyAdding(x2, hi)
+                s3 = s3.multiplyAdding(x3, lo); t3 = t3.multiplyAdding(x3, hi)
+            }
+        } else {
+            for p in 0..<k {
+                let lo = load8(b + p * ldb, 0)
+                s0 = s0.multiplyAdding(V(repeating: a0[p]), lo); s1 = s1.multiplyAdding(V(repeating: a1[p]), lo)
+                s2 = s2.multiplyAdding(V(repeating: a2[p]), lo); s3 = s3.multiplyAdding(V(repeating: a3[p]), lo)
+            }
+        }
+        finish(c + i * ldc, s0, t0); finish(c + (i + 1) * ldc, s1, t1)
+        finish(c + (i + 2) * ldc, s2, t2); finish(c + (i + 3) * ldc, s3, t3)
+        i += 4
+    }
+    while i < m {
+        let a0 = a + i * lda
+        var s0 = V(), t0 = V()
+        for p in 0..<k {
+            let bp = b + p * ldb, x0 = V(repeating: a0[p])
+            s0 = s0.multiplyAdding(x0, load8(bp, 0))
+            if n == 16 { t0 = t0.multiplyAdding(x0, load8(bp, 8)) }
+        }
+        finish(c + i * ldc, s0, t0)
+        i += 1
+    }
+}
+
 /// Products Aᵀ·B with at most this many columns go to `skinnyTransposedProduct`.
 public let skinnyTransposedColumnLimit = 16
 

@@ -3,40 +3,57 @@ import Tensor
 import TestSupport
 
 @Suite(.serialized) struct SkinnyGEMMTests {
-    /// Both skinny kernels against a Double reference, every column count up to their limit,
-    /// strides wider than the rows, both modes. The sizes cover, for `skinnyProduct`, K across
-    /// its 512-entry chunks and not a multiple of the vector width and an odd number of rows;
+    enum Kernel: CaseIterable { case dots, transposed, rows }
+
+    /// The skinny kernels against a Double reference, every column count they take, strides
+    /// wider than the rows, both modes. The sizes cover, for `skinnyProduct`, K across its
+    /// 512-entry chunks and not a multiple of the vector width and an odd number of rows;
     /// for `skinnyTransposedProduct` (C = Aᵀ·B, A stored (K, M)), whole 24-column tiles and the
-    /// columns after them and K across its 32-row panels.
-    @Test(arguments: [false, true], [(m: 1, k: 1), (m: 7, k: 13), (m: 23, k: 33), (m: 24, k: 32),
-                                     (m: 64, k: 512), (m: 77, k: 130), (m: 33, k: 1037)])
-    func matchesReference(transposed: Bool, _ size: (m: Int, k: Int)) {
+    /// columns after them and K across its 32-row panels; for `skinnyRowsProduct`, rows in
+    /// fours and the ones after them.
+    @Test(arguments: Kernel.allCases, [(m: 1, k: 1), (m: 7, k: 13), (m: 23, k: 33), (m: 24, k: 32),
+                                       (m: 64, k: 512), (m: 77, k: 130), (m: 33, k: 1037)])
+    func matchesReference(_ kernel: Kernel, _ size: (m: Int, k: Int)) {
         let (m, k) = size
-        for n in 1...(transposed ? skinnyTransposedColumnLimit : skinnyColumnLimit) {
+        let transposed = kernel == .transposed
+        let widths = switch kernel {
+        case .dots: Array(1...skinnyColumnLimit)
+        case .transposed: Array(1...skinnyTransposedColumnLimit)
+        case .rows: [8, 16]
+        }
+        for n in widths {
             let lda = (transposed ? m : k) + 3, ldb = n + 2
             let a = randomValues((transposed ? k : m) * lda, seed: 1), b = randomValues(k * ldb, seed: 2)
             let aAt: (Int, Int) -> Float = transposed ? { a[$1 * lda + $0] } : { a[$0 * lda + $1] }
             expectMatchesReference(m: m, n: n, k: k, b: b, ldb: ldb, aAt: aAt) { accumulate, c, ldc in
-                if transposed {
+                switch kernel {
+                case .transposed:
                     skinnyTransposedProduct(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: accumulate,
                                             c: c, ldc: ldc)
-                } else {
+                case .dots:
                     skinnyProduct(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: accumulate, c: c, ldc: ldc)
+                case .rows:
+                    skinnyRowsProduct(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: accumulate, c: c, ldc: ldc)
                 }
             }
         }
     }
 
-    /// `sgemm` hands products of up to `skinnyColumnLimit` columns to `skinnyProduct` (the
-    /// same bits) and splits their rows over the threads without changing a bit.
+    /// `sgemm` hands products of up to `skinnyColumnLimit` columns to `skinnyProduct` and
+    /// weight-sized ones of 8 or 16 to `skinnyRowsProduct` (the same bits) and splits their
+    /// rows over the threads without changing a bit.
     @Test func sgemmRoutesSkinnyProductsAndSplitsRows() {
         let m = 700, k = 2000
         let a = randomValues(m * k, seed: 4)
-        for n in 1...skinnyColumnLimit {
+        for n in Array(1...skinnyColumnLimit) + [8, 16] {
             let b = randomValues(k * n, seed: UInt64(10 + n))
             var direct = [Float](repeating: 0, count: m * n)
             direct.withUnsafeMutableBufferPointer {
-                skinnyProduct(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, accumulate: false, c: $0.baseAddress!, ldc: n)
+                if isSkinnyRowsWidth(n) {
+                    skinnyRowsProduct(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, accumulate: false, c: $0.baseAddress!, ldc: n)
+                } else {
+                    skinnyProduct(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, accumulate: false, c: $0.baseAddress!, ldc: n)
+                }
             }
             for threads in [1, 2, 3] {
                 var c = [Float](repeating: .nan, count: m * n)
