@@ -8,17 +8,20 @@ public let skinnyColumnLimit = 4
 /// layers at batch 1, 1×1 to 2×2, where A is the weights (16–32 MB a layer) and the cost is
 /// reading them. OpenBLAS packs all of A on every call (`sgemm_oncopy`) before its kernel
 /// reads it again. Here each row of A is read once, straight from where it lies, as dot
-/// products 8 lanes wide against Bᵀ, which is transposed onto the stack `chunk` entries of K
-/// at a time. Every element sums its K terms in the same order whichever rows a thread gets.
+/// products 8 lanes wide against Bᵀ, which is transposed onto the stack (128 KB at most):
+/// all of K up to 8192, so that every row of A is one stream from start to end. Every element
+/// sums its K terms in the same order whichever rows a thread gets.
 ///
 /// Measured here, one thread, caches flushed (OpenBLAS SkylakeX kernels): 512×8192 · 8192×1
 /// 1.87 → 1.29 ms, 8192×1024 · 1024×4 4.97 → 3.18 ms; at 16 columns OpenBLAS wins (2.38
-/// against 3.87 ms for 512×8192 · 8192×16), hence the limit of 4.
+/// against 3.87 ms for 512×8192 · 8192×16), hence the limit of 4 (`skinnyRowsProduct` takes
+/// 8 and 16). Whole rows instead of 512-entry pieces (2 threads, flushed): 8192×1024 · 4
+/// 2.1–2.2 → 1.7 ms, 1024×8192 · 4 1.8–1.9 → 1.6 ms, 512×8192 · 1 0.76–0.82 → 0.69–0.73 ms.
 public func skinnyProduct(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
                           b: UnsafePointer<Float>, ldb: Int, accumulate: Bool,
                           c: UnsafeMutablePointer<Float>, ldc: Int) {
     precondition(n <= skinnyColumnLimit)
-    let chunk = 512
+    let chunk = min(k, 8192)
     withUnsafeTemporaryAllocation(of: Float.self, capacity: skinnyColumnLimit * chunk) { scratch in
         let bt = scratch.baseAddress!
         var p0 = 0

@@ -7,12 +7,12 @@ import TestSupport
 
     /// The skinny kernels against a Double reference, every column count they take, strides
     /// wider than the rows, both modes. The sizes cover, for `skinnyProduct`, K across its
-    /// 512-entry chunks and not a multiple of the vector width and an odd number of rows;
+    /// 8192-entry chunks and not a multiple of the vector width and an odd number of rows;
     /// for `skinnyTransposedProduct` (C = Aᵀ·B, A stored (K, M)), whole 24-column tiles and the
     /// columns after them and K across its 32-row panels; for `skinnyRowsProduct`, rows in
     /// fours and the ones after them.
     @Test(arguments: Kernel.allCases, [(m: 1, k: 1), (m: 7, k: 13), (m: 23, k: 33), (m: 24, k: 32),
-                                       (m: 64, k: 512), (m: 77, k: 130), (m: 33, k: 1037)])
+                                       (m: 64, k: 512), (m: 77, k: 130), (m: 33, k: 1037), (m: 5, k: 8203)])
     func matchesReference(_ kernel: Kernel, _ size: (m: Int, k: Int)) {
         let (m, k) = size
         let transposed = kernel == .transposed
