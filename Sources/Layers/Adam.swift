@@ -54,8 +54,10 @@ public final class Adam {
 
     /// One update of the parameters in `range` (all of them by default) from `arena.grads`.
     /// A sharded step gives every rank of a node its own range of one shared arena; the step
-    /// count advances once per call either way.
-    public func update(_ range: Range<Int>? = nil) {
+    /// count advances once per call either way. With `clearingGradients` the gradients read
+    /// are set to zero in the same pass (the next step's `zeroGrad` then has nothing to do:
+    /// one write where the lines are in cache instead of a 218 MB memset for unet_256).
+    public func update(_ range: Range<Int>? = nil, clearingGradients: Bool = false) {
         step += 1
         let t = Double(step)
         let bc1 = 1 - pow(Double(beta1), t)
@@ -71,7 +73,9 @@ public final class Adam {
         parallelChunks(range.count, AdamUpdate(
             p: arena.values.baseAddress! + o, g: arena.grads.baseAddress! + o,
             m: exp_avg.baseAddress! + o, v: exp_avg_sq.baseAddress! + o,
-            w: w, lowWeight: abs(w) < 0.5, b2: beta2, stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: eps))
+            w: w, lowWeight: abs(w) < 0.5, b2: beta2, stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: eps,
+            clear: clearingGradients))
+        if clearingGradients && range == 0..<arena.parameterCount { arena.gradientsAreZero = true }
     }
 }
 
@@ -80,6 +84,7 @@ private struct AdamUpdate: ChunkTask {
     let p: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>
     let m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
     let w: Float, lowWeight: Bool, b2: Float, stepSize: Float, bc2Sqrt: Float, eps: Float
+    let clear: Bool
 
     func run(_ range: Range<Int>) {
         let w1 = 1 - w, c2 = 1 - b2, e = eps
@@ -92,6 +97,7 @@ private struct AdamUpdate: ChunkTask {
         let vStep = V(repeating: stepSize), vBc2 = V(repeating: bc2Sqrt), ve = V(repeating: e)
         while i + lanes <= range.upperBound {
             let gi = UnsafeRawPointer(g + i).loadUnaligned(as: V.self)
+            if clear { UnsafeMutableRawPointer(g + i).storeBytes(of: V(), as: V.self) }
             var mi = UnsafeRawPointer(m + i).loadUnaligned(as: V.self)
             var vi = UnsafeRawPointer(v + i).loadUnaligned(as: V.self)
             var pi = UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
@@ -105,6 +111,7 @@ private struct AdamUpdate: ChunkTask {
         }
         while i < range.upperBound {
             let gi = g[i]
+            if clear { g[i] = 0 }
             m[i] = lowWeight ? m[i] + w * (gi - m[i]) : gi - (gi - m[i]) * w1
             v[i] = v[i] * b2 + c2 * gi * gi
             p[i] -= stepSize * (m[i] / (v[i].squareRoot() / bc2Sqrt + e))

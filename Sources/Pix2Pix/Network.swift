@@ -170,6 +170,7 @@ public final class Network {
     /// generator step); `parameterGradients: false` leaves the arena's gradients untouched.
     @discardableResult
     public func backward(_ dy: Tensor, inputGradient: Bool = false, parameterGradients: Bool = true) -> Tensor? {
+        if parameterGradients { arena.gradientsAreZero = false }
         switch body {
         case .unet(let u):
             return u.root.backward(dy, parameterGradients: parameterGradients, inputGradient: inputGradient)

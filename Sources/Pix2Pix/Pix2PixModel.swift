@@ -163,7 +163,8 @@ public final class Pix2PixModel {
         var ok = finite(net, range)
         if let shard { ok = try shard.allFinite(ok) }
         if ok {
-            optimizer.update(range)
+            // Alone with its gradients (no shard of a shared arena), the update clears them.
+            optimizer.update(range, clearingGradients: shard == nil)
         } else if skipNonFinite {
             skippedUpdates += 1
         } else {

@@ -203,8 +203,10 @@ import TestSupport
         }
     }
 
-    @Test(arguments: ["adam", "adam_pix2pix"])
-    func adam(_ name: String) throws {
+    /// Adam against PyTorch; clearing the gradients as it reads them changes no bit of the
+    /// update and leaves them zero.
+    @Test(arguments: ["adam", "adam_pix2pix"], [false, true])
+    func adam(_ name: String, clearing: Bool) throws {
         let f = try Fixture(name, directory: Self.dir)
         let p0 = try f.floats("param0")
         let arena = ParameterArena()
@@ -215,8 +217,11 @@ import TestSupport
                         beta2: try f.float("beta2"), eps: try f.float("eps"))
         for step in 1...(try f.int("steps")) {
             _ = p.grads.update(fromContentsOf: try f.floats("grad\(step)"))
-            adam.update()
+            arena.gradientsAreZero = false
+            adam.update(clearingGradients: clearing)
             expectClose(Array(p.values), try f.floats("param\(step)"), atol: 1e-6, rtol: 1e-5, "\(name) param\(step)")
+            #expect(arena.gradientsAreZero == clearing)
+            #expect(p.grads.allSatisfy { $0 == 0 } == clearing, "gradients cleared: \(clearing)")
         }
         expectClose(Array(adam.exp_avg), try f.floats("exp_avg3"), atol: 1e-6, rtol: 1e-5, "\(name) exp_avg")
         expectClose(Array(adam.exp_avg_sq), try f.floats("exp_avg_sq3"), atol: 1e-7, rtol: 1e-5, "\(name) exp_avg_sq")

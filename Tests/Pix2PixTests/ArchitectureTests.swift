@@ -38,6 +38,25 @@ import Pix2Pix
         #expect(y.array.allSatisfy { $0.isFinite && abs($0) <= 1 })
     }
 
+    /// `zeroGrad` skips its memset only while the gradients are known to be zero: a backward
+    /// pass that writes them ends that, one that computes only the input gradient does not.
+    @Test func backwardEndsKnownZeroGradients() throws {
+        let d = try Network(NetworkSpec(architecture: "basic", inputChannels: 2, width: 4), random: Self.random)
+        let s = Shape(1, 2, 32, 32)
+        let x = TensorBuffer(shape: s, values: (0..<s.count).map { Float($0 % 7) * 0.1 })
+        let y = d.forward(x.view(s))
+        let dy = TensorBuffer(shape: y.shape, values: [Float](repeating: 1, count: y.count))
+        d.arena.zeroGrad()
+        #expect(d.arena.gradientsAreZero)
+        _ = d.backward(dy.view(y.shape), inputGradient: true, parameterGradients: false)
+        #expect(d.arena.gradientsAreZero && d.arena.grads.allSatisfy { $0 == 0 })
+        _ = d.forward(x.view(s))
+        _ = d.backward(dy.view(y.shape))
+        #expect(!d.arena.gradientsAreZero && d.arena.grads.contains { $0 != 0 })
+        d.arena.zeroGrad()
+        #expect(d.arena.grads.allSatisfy { $0 == 0 })
+    }
+
     /// Receptive fields 16/70/286 PatchGAN output sizes and the pixel discriminator.
     @Test(arguments: [("n_layers", 1, 64, 30), ("basic", 3, 256, 30), ("n_layers", 5, 286, 6), ("pixel", 0, 9, 9)])
     func discriminatorPatchGrid(_ arch: String, _ layers: Int, _ size: Int, _ grid: Int) throws {

@@ -154,6 +154,10 @@ import TestSupport
                 }
             }
             try Self.expectState(net, f, prefix: "after." + prefix, trainableOnly: false, buffersOnly: true)
+            // The update cleared the gradients as it read them (nothing wrote them after it,
+            // not even the G step's pass through D), so the next step's zeroGrad has nothing to do.
+            #expect(net.arena.gradientsAreZero, "\(name) \(prefix) gradients known zero")
+            #expect(net.arena.grads.allSatisfy { $0 == 0 }, "\(name) \(prefix) gradients zero after the step")
         }
     }
 }
