@@ -91,6 +91,13 @@ public final class GradientSync {
     /// The part of the buffer this rank averages and, in a sharded step, updates.
     public var shardRange: Range<Int> { ownSlice }
 
+    /// Whether the last exchange left every gradient outside `shardRange` at zero, on every
+    /// rank of the node: with the gradients in the window (zero-copy), one node and a shared
+    /// optimiser, each rank clears the other slots' copies of its slice as its reduction
+    /// reads them, and nobody reads them again. An optimiser that clears its own slice as it
+    /// reads it then leaves all of them zero once `updated` returns.
+    public private(set) var clearedOutsideShard = false
+
     /// Why the synchroniser uses less shared memory than asked for (nil when it does not):
     /// the node's shared-memory filesystem is too small for the windows. Rank 0 logs it.
     public private(set) var fallback: String? = nil
@@ -366,11 +373,13 @@ public final class GradientSync {
         sources[c.localRank] = p
         outputs[c.localRank] = p
         let sharded = sharedState != nil
+        clearedOutsideShard = false
         if c.nodeCount == 1 && sharded {
             // Only this rank's optimiser reads this slice's average: into my gradients only.
             // No barrier after it: nobody writes a slot again before `updated`.
             outputs[0] = p
-            reduceSlice(mine, scale: 1 / Float(c.size), outputs: 1)
+            clearedOutsideShard = me == p
+            reduceSlice(mine, scale: 1 / Float(c.size), outputs: 1, clearingSources: clearedOutsideShard)
             return
         }
         if c.nodeCount == 1 {
@@ -408,8 +417,8 @@ public final class GradientSync {
     /// For i in `range`: out[i] = scale · Σ_k source_k[i] (k in local-rank order, the same
     /// order for every element, so every rank gets identical bits), for the first
     /// `outputs` entries of `self.outputs`.
-    private func reduceSlice(_ range: Range<Int>, scale: Float, outputs outputCount: Int) {
-        let L = slots.count
+    private func reduceSlice(_ range: Range<Int>, scale: Float, outputs outputCount: Int, clearingSources: Bool = false) {
+        let L = slots.count, me = communicator.localRank
         var lo = range.lowerBound
         while lo < range.upperBound {
             let n = min(Self.block, range.upperBound - lo)
@@ -426,6 +435,7 @@ public final class GradientSync {
                 if scale != 1 { for i in 0..<n { t[i] *= scale } }
             }
             for k in 0..<outputCount { (outputs[k] + lo).update(from: t, count: n) }
+            if clearingSources { for k in 0..<L where k != me { (sources[k] + lo).update(repeating: 0, count: n) } }
             lo += n
         }
     }

@@ -162,15 +162,18 @@ public final class Pix2PixModel {
         let range = shard?.range ?? 0..<net.arena.parameterCount
         var ok = finite(net, range)
         if let shard { ok = try shard.allFinite(ok) }
+        // The update clears the gradients it reads when that leaves all of them zero: alone
+        // with them (no shard), or when the exchange already cleared the other ranges.
+        let clearing = shard?.clearedOutsideRange ?? true
         if ok {
-            // Alone with its gradients (no shard of a shared arena), the update clears them.
-            optimizer.update(range, clearingGradients: shard == nil)
+            optimizer.update(range, clearingGradients: clearing)
         } else if skipNonFinite {
             skippedUpdates += 1
         } else {
             throw NonFiniteGradient(network: name)
         }
         try shard?.updated()
+        if ok && clearing { net.arena.gradientsAreZero = true }
     }
 
     /// fake_B = G(A) without training (PT's `test()` runs this under no_grad).
@@ -236,6 +239,9 @@ public protocol OptimizerShard: AnyObject {
     func allFinite(_ mine: Bool) throws -> Bool
     /// Returns when every rank has finished its part.
     func updated() throws
+    /// Whether the exchange left every gradient outside `range` at zero on every rank, so
+    /// that an update clearing its own range leaves all of them zero (`GradientSync`).
+    var clearedOutsideRange: Bool { get }
 }
 
 /// Sums of `values` in `slots` contiguous slots, one per index of the range.

@@ -178,6 +178,7 @@ final class NodeOptimizerShard: OptimizerShard {
     }
 
     var range: Range<Int> { sync.shardRange }
+    var clearedOutsideRange: Bool { sync.clearedOutsideShard }
 
     func allFinite(_ mine: Bool) throws -> Bool {
         guard let replica else { return try sync.allFinite(mine) }
