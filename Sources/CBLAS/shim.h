@@ -88,7 +88,8 @@ static inline __attribute__((always_inline)) p2p_float8 p2p_stride4_8(p2p_float8
     return __builtin_shufflevector(ab, cd, 0, 1, 2, 3, 8, 9, 10, 11);
 }
 
-// Their inverses: 2, 3 or 4 vectors interleaved into 16, 24 or 32 consecutive floats at `out`.
+// Their inverses for 2 and 3 vectors, interleaved into 16 or 24 consecutive floats at `out`
+// (4 vectors are half of `transpose8x8`).
 
 /// a0 b0 a1 b1 … a7 b7.
 static inline __attribute__((always_inline)) void p2p_interleave2_8(p2p_float8 a, p2p_float8 b, float *out) {
@@ -108,19 +109,6 @@ static inline __attribute__((always_inline)) void p2p_interleave3_8(p2p_float8 a
     __builtin_memcpy(out, &o0, sizeof o0);
     __builtin_memcpy(out + 8, &o1, sizeof o1);
     __builtin_memcpy(out + 16, &o2, sizeof o2);
-}
-/// a0 b0 c0 d0 a1 b1 c1 d1 … a7 b7 c7 d7 (a 4×8 transpose).
-static inline __attribute__((always_inline)) void p2p_interleave4_8(p2p_float8 a, p2p_float8 b, p2p_float8 c, p2p_float8 d, float *out) {
-    p2p_float8 t0 = p2p_unpacklo8(a, b), t1 = p2p_unpackhi8(a, b), t2 = p2p_unpacklo8(c, d), t3 = p2p_unpackhi8(c, d);
-    p2p_float8 u0 = p2p_lowpairs8(t0, t2), u1 = p2p_highpairs8(t0, t2), u2 = p2p_lowpairs8(t1, t3), u3 = p2p_highpairs8(t1, t3);
-    p2p_float8 o0 = __builtin_shufflevector(u0, u1, 0, 1, 2, 3, 8, 9, 10, 11);
-    p2p_float8 o1 = __builtin_shufflevector(u2, u3, 0, 1, 2, 3, 8, 9, 10, 11);
-    p2p_float8 o2 = __builtin_shufflevector(u0, u1, 4, 5, 6, 7, 12, 13, 14, 15);
-    p2p_float8 o3 = __builtin_shufflevector(u2, u3, 4, 5, 6, 7, 12, 13, 14, 15);
-    __builtin_memcpy(out, &o0, sizeof o0);
-    __builtin_memcpy(out + 8, &o1, sizeof o1);
-    __builtin_memcpy(out + 16, &o2, sizeof o2);
-    __builtin_memcpy(out + 24, &o3, sizeof o3);
 }
 
 /// The widest vector kernels this CPU and the OS support, for choosing OpenBLAS's kernels:

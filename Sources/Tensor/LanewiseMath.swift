@@ -85,13 +85,7 @@ extension SIMD16 where Scalar == Float {
 /// lane j), in 24 shuffles: the AVX sequence of unpacks, pair shuffles and 128-bit halves.
 @inlinable @inline(__always)
 public func transpose8x8(_ v: UnsafeMutablePointer<SIMD8<Float>>) {
-    // s_k: lanes 0–3 rows 0–3 (or 4–7) of column k, lanes 4–7 the same of column k + 4.
-    func quarter(_ r: UnsafeMutablePointer<SIMD8<Float>>) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
-        let t0 = p2p_unpacklo8(r[0], r[1]), t1 = p2p_unpackhi8(r[0], r[1])
-        let t2 = p2p_unpacklo8(r[2], r[3]), t3 = p2p_unpackhi8(r[2], r[3])
-        return (p2p_lowpairs8(t0, t2), p2p_highpairs8(t0, t2), p2p_lowpairs8(t1, t3), p2p_highpairs8(t1, t3))
-    }
-    let (a0, a1, a2, a3) = quarter(v), (b0, b1, b2, b3) = quarter(v + 4)
+    let (a0, a1, a2, a3) = quarters(v[0], v[1], v[2], v[3]), (b0, b1, b2, b3) = quarters(v[4], v[5], v[6], v[7])
     v[0] = SIMD8(lowHalf: a0.lowHalf, highHalf: b0.lowHalf)
     v[1] = SIMD8(lowHalf: a1.lowHalf, highHalf: b1.lowHalf)
     v[2] = SIMD8(lowHalf: a2.lowHalf, highHalf: b2.lowHalf)
@@ -100,6 +94,16 @@ public func transpose8x8(_ v: UnsafeMutablePointer<SIMD8<Float>>) {
     v[5] = SIMD8(lowHalf: a1.highHalf, highHalf: b1.highHalf)
     v[6] = SIMD8(lowHalf: a2.highHalf, highHalf: b2.highHalf)
     v[7] = SIMD8(lowHalf: a3.highHalf, highHalf: b3.highHalf)
+}
+
+/// The 4×8 transpose of rows r0–r3 in 128-bit quarters: result k holds, in lanes 0–3,
+/// lanes k of r0–r3 and, in lanes 4–7, lanes k + 4 (unpacks and pair shuffles).
+@usableFromInline @inline(__always)
+func quarters(_ r0: SIMD8<Float>, _ r1: SIMD8<Float>, _ r2: SIMD8<Float>, _ r3: SIMD8<Float>)
+    -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+    let t0 = p2p_unpacklo8(r0, r1), t1 = p2p_unpackhi8(r0, r1)
+    let t2 = p2p_unpacklo8(r2, r3), t3 = p2p_unpackhi8(r2, r3)
+    return (p2p_lowpairs8(t0, t2), p2p_highpairs8(t0, t2), p2p_lowpairs8(t1, t3), p2p_highpairs8(t1, t3))
 }
 
 /// a0 a1 a4 a5 b0 b1 b4 b5: for two rows of two 4×4 kernels (a = taps 0–7 of one, b of the
@@ -142,6 +146,10 @@ public func storeInterleaved(_ v0: SIMD8<Float>, _ v1: SIMD8<Float>, _ v2: SIMD8
     case 3: p2p_interleave3_8(v0, v1, v2, out)
     default:
         precondition(stride == 4, "storeInterleaved takes strides 1 to 4")
-        p2p_interleave4_8(v0, v1, v2, v3, out)
+        let (u0, u1, u2, u3) = quarters(v0, v1, v2, v3), o = UnsafeMutableRawPointer(out)
+        o.storeBytes(of: SIMD8(lowHalf: u0.lowHalf, highHalf: u1.lowHalf), as: SIMD8<Float>.self)
+        (o + 32).storeBytes(of: SIMD8(lowHalf: u2.lowHalf, highHalf: u3.lowHalf), as: SIMD8<Float>.self)
+        (o + 64).storeBytes(of: SIMD8(lowHalf: u0.highHalf, highHalf: u1.highHalf), as: SIMD8<Float>.self)
+        (o + 96).storeBytes(of: SIMD8(lowHalf: u2.highHalf, highHalf: u3.highHalf), as: SIMD8<Float>.self)
     }
 }

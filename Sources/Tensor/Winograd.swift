@@ -187,23 +187,23 @@ private struct TileCopy: ChunkTask {
     func run(_ units: Range<Int>) {
         precondition(side <= 2 * g.m && g.m <= 4, "tiles overlapping by more than a tile, or wider than 4")
         let S = map.phases, count = g.tilesHigh * g.tilesWide, span = g.tilesWide * g.m
-        let phase = rowsLength + g.tilesHigh * extra
+        let phaseLength = rowsLength + g.tilesHigh * extra
         // S phases of virtual rows and overhangs, m columns of summed tiles, one image row.
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: S * phase + g.m * count + S * span + 16) { scratch in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: S * phaseLength + g.m * count + S * span + 16) { scratch in
             let base = scratch.baseAddress!
-            for q in 0..<S { (base + q * phase + rowsLength - 8 * g.m).update(repeating: 0, count: 8 * g.m) }
-            let columns = base + S * phase, line = columns + g.m * count
+            for q in 0..<S { (base + q * phaseLength + rowsLength - 8 * g.m).update(repeating: 0, count: 8 * g.m) }
+            let columns = base + S * phaseLength, line = columns + g.m * count
             for unit in units {
                 for a in 0..<side {
                     for q in 0..<S {
-                        let vr = base + q * phase
+                        let vr = base + q * phaseLength
                         if mode == .gather {
                             gather(unit, a, q, rows: vr, overhang: vr + rowsLength)
                         } else {
                             collect(unit, a, q, rows: vr, overhang: vr + rowsLength, columns: columns)
                         }
                     }
-                    if mode != .gather { write(unit, a, rows: base, phase: phase, line: line) }
+                    if mode != .gather { write(unit, a, rows: base, phaseLength: phaseLength, line: line) }
                 }
             }
         }
@@ -298,19 +298,19 @@ private struct TileCopy: ChunkTask {
     }
 
     /// The S phases' virtual rows of tiles (a, ·), interleaved, added to or stored in the image.
-    private func write(_ unit: Int, _ a: Int, rows: UnsafeMutablePointer<Float>, phase: Int, line: UnsafeMutablePointer<Float>) {
+    private func write(_ unit: Int, _ a: Int, rows: UnsafeMutablePointer<Float>, phaseLength: Int, line: UnsafeMutablePointer<Float>) {
         let S = map.phases, W = map.width, TW = g.tilesWide, span = TW * g.m, extra = extra
         // Phase q's pixels are S·V + shift_q, shift_q = σ·q − P: with two phases the one with
         // the smaller shift holds the even entries of the interleaved row.
         let first = map.phaseSign > 0 ? 0 : S - 1, base = map.phaseSign * first - map.origin
+        precondition(S <= 2, "more than two column phases")
         for th in 0..<g.tilesHigh {
             guard let dst = row(unit, a, th) else { continue }
             let source: UnsafePointer<Float>
             if S == 1 {
                 source = UnsafePointer(rows + th * span)
             } else {
-                precondition(S == 2, "more than two column phases")
-                let r0 = rows + first * phase + th * span, r1 = rows + (1 - first) * phase + th * span
+                let r0 = rows + first * phaseLength + th * span, r1 = rows + (1 - first) * phaseLength + th * span
                 var v = 0
                 while v + 8 <= span {
                     storeInterleaved(load8(r0, v), load8(r1, v), .zero, .zero, 2, to: line + 2 * v)
@@ -323,8 +323,9 @@ private struct TileCopy: ChunkTask {
             if mode == .add {
                 add(dst + base + x.lowerBound, source + x.lowerBound, into: dst + base + x.lowerBound, count: x.count)
                 for q in 0..<S {
-                    let ov = rows + q * phase + rowsLength + th * extra, shift = map.phaseSign * q - map.origin
-                    for e in 0..<extra where inside(shift).contains(span + e) { dst[S * (span + e) + shift] += ov[e] }
+                    let ov = rows + q * phaseLength + rowsLength + th * extra, shift = map.phaseSign * q - map.origin
+                    let columns = inside(shift)
+                    for e in 0..<extra where columns.contains(span + e) { dst[S * (span + e) + shift] += ov[e] }
                 }
             } else {
                 (dst + base + x.lowerBound).update(from: source + x.lowerBound, count: x.count)
@@ -366,13 +367,10 @@ private func readRow(_ row: UnsafePointer<Float>, _ S: Int, _ inside: Range<Int>
     (vr + hi).update(repeating: 0, count: count - hi)
 }
 
-/// column[i] = vr[m·i] for i < count, eight at a time (vr reaches 8·m floats past the last).
+/// column[i] = vr[m·i] for i < count (m ≤ 4), eight at a time (vr reaches 8·m floats past the
+/// last).
 @inline(__always)
 private func readColumn(_ vr: UnsafePointer<Float>, _ m: Int, _ count: Int, into column: UnsafeMutablePointer<Float>) {
-    guard m <= 4 else {
-        for i in 0..<count { column[i] = vr[m * i] }
-        return
-    }
     var i = 0
     while i + 8 <= count {
         UnsafeMutableRawPointer(column + i).storeBytes(of: strided8(vr + m * i, m), as: SIMD8<Float>.self)
