@@ -123,6 +123,13 @@ static inline int p2p_cpu_vector_level(void) {
     return 1;
 }
 
+/// Asks for the cache line at `p` ahead of its use (`prefetcht0`; a hint: it never faults).
+/// The hardware prefetchers stop at 4 KiB pages, and the weight-streaming kernels read a new
+/// page every row.
+static inline __attribute__((always_inline)) void p2p_prefetch(const void *p) {
+    __builtin_prefetch(p, 0, 3);
+}
+
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
