@@ -57,7 +57,12 @@ public final class Adam {
     /// count advances once per call either way. With `clearingGradients` the gradients read
     /// are set to zero in the same pass (the next step's `zeroGrad` then has nothing to do:
     /// one write where the lines are in cache instead of a 218 MB memset for unet_256).
-    public func update(_ range: Range<Int>? = nil, clearingGradients: Bool = false) {
+    ///
+    /// Returns whether every gradient it read was finite, found in the same pass (g − g is 0
+    /// for a finite g and NaN otherwise). The update has happened either way: a caller that
+    /// must keep the parameters when a gradient is not finite checks before it calls.
+    @discardableResult
+    public func update(_ range: Range<Int>? = nil, clearingGradients: Bool = false) -> Bool {
         step += 1
         let t = Double(step)
         let bc1 = 1 - pow(Double(beta1), t)
@@ -69,24 +74,45 @@ public final class Adam {
         let w = 1 - beta1
         let range = range ?? 0..<arena.parameterCount
         precondition(range.lowerBound >= 0 && range.upperBound <= arena.parameterCount, "Adam range outside the arena")
-        let o = range.lowerBound
-        parallelChunks(range.count, AdamUpdate(
+        let o = range.lowerBound, slots = AdamUpdate.slots
+        // At least 64 Ki parameters a thread, as for any chunked loop.
+        let perSlot = max(1, (range.count + slots - 1) / slots)
+        parallelChunks(slots, minimumChunk: (65536 + perSlot - 1) / perSlot, AdamUpdate(
             p: arena.values.baseAddress! + o, g: arena.grads.baseAddress! + o,
-            m: exp_avg.baseAddress! + o, v: exp_avg_sq.baseAddress! + o,
+            m: exp_avg.baseAddress! + o, v: exp_avg_sq.baseAddress! + o, count: range.count,
             w: w, lowWeight: abs(w) < 0.5, b2: beta2, stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: eps,
-            clear: clearingGradients))
+            clear: clearingGradients, checks: checks.base))
+        var check: Float = 0
+        for slot in 0..<slots { check += checks.base[slot] }
         if clearingGradients && range == 0..<arena.parameterCount { arena.gradientsAreZero = true }
+        return !check.isNaN
     }
+
+    /// `AdamUpdate`'s finiteness checks, one per slot.
+    private let checks = TensorBuffer(capacity: AdamUpdate.slots)
 }
 
-/// The update over one range of the arena.
+/// The update over one range of the arena, in `slots` contiguous slots (a thread takes a run
+/// of them): slot k also writes Σ (g − g) over its gradients to `checks[k]`.
 private struct AdamUpdate: ChunkTask {
+    static let slots = 64
     let p: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>
     let m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
+    let count: Int
     let w: Float, lowWeight: Bool, b2: Float, stepSize: Float, bc2Sqrt: Float, eps: Float
     let clear: Bool
+    let checks: UnsafeMutablePointer<Float>
 
-    func run(_ range: Range<Int>) {
+    func run(_ slots: Range<Int>) {
+        let per = (count + Self.slots - 1) / Self.slots
+        for slot in slots {
+            let lo = min(count, slot * per)
+            checks[slot] = run(lo..<min(count, lo + per))
+        }
+    }
+
+    /// The update of `range`; returns Σ (g − g) over it.
+    private func run(_ range: Range<Int>) -> Float {
         let w1 = 1 - w, c2 = 1 - b2, e = eps
         // 16 lanes at a time (explicit SIMD: the four arrays could alias as far as the
         // compiler knows, so it would not vectorise the scalar loop), then the tail.
@@ -95,8 +121,10 @@ private struct AdamUpdate: ChunkTask {
         var i = range.lowerBound
         let vw = V(repeating: w), vw1 = V(repeating: w1), vb2 = V(repeating: b2), vc2 = V(repeating: c2)
         let vStep = V(repeating: stepSize), vBc2 = V(repeating: bc2Sqrt), ve = V(repeating: e)
+        var check = V()
         while i + lanes <= range.upperBound {
             let gi = UnsafeRawPointer(g + i).loadUnaligned(as: V.self)
+            check += gi - gi
             if clear { UnsafeMutableRawPointer(g + i).storeBytes(of: V(), as: V.self) }
             var mi = UnsafeRawPointer(m + i).loadUnaligned(as: V.self)
             var vi = UnsafeRawPointer(v + i).loadUnaligned(as: V.self)
@@ -109,14 +137,17 @@ private struct AdamUpdate: ChunkTask {
             UnsafeMutableRawPointer(p + i).storeBytes(of: pi, as: V.self)
             i += lanes
         }
+        var tail: Float = 0
         while i < range.upperBound {
             let gi = g[i]
+            tail += gi - gi
             if clear { g[i] = 0 }
             m[i] = lowWeight ? m[i] + w * (gi - m[i]) : gi - (gi - m[i]) * w1
             v[i] = v[i] * b2 + c2 * gi * gi
             p[i] -= stepSize * (m[i] / (v[i].squareRoot() / bc2Sqrt + e))
             i += 1
         }
+        return check.sum() + tail
     }
 }
 

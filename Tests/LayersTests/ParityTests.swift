@@ -226,4 +226,28 @@ import TestSupport
         expectClose(Array(adam.exp_avg), try f.floats("exp_avg3"), atol: 1e-6, rtol: 1e-5, "\(name) exp_avg")
         expectClose(Array(adam.exp_avg_sq), try f.floats("exp_avg_sq3"), atol: 1e-7, rtol: 1e-5, "\(name) exp_avg_sq")
     }
+
+    /// The update reports a NaN or an infinity among the gradients it read, wherever it lies
+    /// (in a vector, in a slot's tail, in any thread's slots), and only there: large finite
+    /// gradients, and non-finite ones outside the range it updates, pass.
+    @Test func adamReportsNonFiniteGradients() {
+        let count = 1_000_003  // 64 slots of 15 626: every slot has a tail past its vectors
+        let arena = ParameterArena()
+        let p = arena.parameter("p", shape: [count])
+        arena.finalize()
+        let adam = Adam(arena: arena)
+        func update(_ bad: [(Int, Float)], range: Range<Int>? = nil) -> Bool {
+            for i in 0..<count { p.grads[i] = Float(i % 13) - 6 }
+            p.grads[17] = 3e38
+            for (i, v) in bad { p.grads[i] = v }
+            return adam.update(range)
+        }
+        #expect(update([]))
+        for (i, v) in [(0, Float.nan), (31, .infinity), (15_625, -.infinity), (15_626 * 40 + 7, .nan),
+                       (count - 1, .infinity), (count - 2, .nan)] {
+            #expect(!update([(i, v)]), "gradient \(i) = \(v)")
+        }
+        #expect(update([(count - 1, .nan)], range: 0..<count - 1))
+        #expect(!update([(5, .nan)], range: 3..<10))
+    }
 }
