@@ -52,7 +52,7 @@ public final class Adam {
         ownsMoments = false
     }
 
-    /// One update of the parameters in `range` (all of them by default) from `arena.grads`.
+    /// One update of the parameters in `range` (all of them by default) from their gradients.
     /// A sharded step gives every rank of a node its own range of one shared arena; the step
     /// count advances once per call either way. With `clearingGradients` the gradients read
     /// are set to zero in the same pass (the next step's `zeroGrad` then has nothing to do:
@@ -64,6 +64,19 @@ public final class Adam {
     @discardableResult
     public func update(_ range: Range<Int>? = nil, clearingGradients: Bool = false) -> Bool {
         step += 1
+        let range = range ?? 0..<arena.parameterCount
+        let finite = updatePart(range, clearingGradients: clearingGradients)
+        if clearingGradients && range == 0..<arena.parameterCount { arena.gradientsAreZero = true }
+        return finite
+    }
+
+    /// Starts a step whose update comes in parts (`updatePart`).
+    public func beginStep() { step += 1 }
+
+    /// The current step's update of `range` alone, from the arena's gradients where they are
+    /// now (`ParameterArena.gradientOrigin`: a streamed window holds them while G's backward
+    /// updates each layer as it finishes). Returns whether its gradients were finite.
+    public func updatePart(_ range: Range<Int>, clearingGradients: Bool) -> Bool {
         let t = Double(step)
         let bc1 = 1 - pow(Double(beta1), t)
         let bc2 = 1 - pow(Double(beta2), t)
@@ -72,19 +85,21 @@ public final class Adam {
         // torch.lerp's two-sided formula, so m matches bit for bit: weight w below 0.5 uses
         // m + w·(g − m), otherwise g − (g − m)·(1 − w). Hoisted so the loops vectorise.
         let w = 1 - beta1
-        let range = range ?? 0..<arena.parameterCount
         precondition(range.lowerBound >= 0 && range.upperBound <= arena.parameterCount, "Adam range outside the arena")
+        if let window = arena.gradientWindow {
+            precondition(range.lowerBound >= window.end - window.buffer.count && range.upperBound <= window.end,
+                         "Adam range outside the streamed gradient window")
+        }
         let o = range.lowerBound, slots = AdamUpdate.slots
         // At least 64 Ki parameters a thread, as for any chunked loop.
         let perSlot = max(1, (range.count + slots - 1) / slots)
         parallelChunks(slots, minimumChunk: (65536 + perSlot - 1) / perSlot, AdamUpdate(
-            p: arena.values.baseAddress! + o, g: arena.grads.baseAddress! + o,
+            p: arena.values.baseAddress! + o, g: arena.gradientOrigin + o,
             m: exp_avg.baseAddress! + o, v: exp_avg_sq.baseAddress! + o, count: range.count,
             w: w, lowWeight: abs(w) < 0.5, b2: beta2, stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: eps,
             clear: clearingGradients, checks: checks.base))
         var check: Float = 0
         for slot in 0..<slots { check += checks.base[slot] }
-        if clearingGradients && range == 0..<arena.parameterCount { arena.gradientsAreZero = true }
         return !check.isNaN
     }
 

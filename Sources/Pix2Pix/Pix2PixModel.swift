@@ -92,6 +92,16 @@ public final class Pix2PixModel {
     /// Optimiser steps skipped for non-finite gradients.
     public private(set) var skippedUpdates = 0
 
+    /// Whether G's Adam step may run inside G's backward, layer by layer (`StreamedUpdate`):
+    /// set by a trainer whose process trains alone. It applies only while there is nothing
+    /// to wait for between backward and update: no optimiser shard, and a non-finite gradient
+    /// stops the run (`skipNonFinite` false); the step is otherwise the classic one.
+    public var streamsGeneratorUpdate = false
+    private lazy var streamedG = StreamedUpdate(arena: G.arena, optimizer: optimizerG)
+    private var streamingG: Bool {
+        streamsGeneratorUpdate && !skipNonFinite && optimizerShard?(G.arena) == nil
+    }
+
     /// Time per phase, accumulated over steps (reset by assigning `PhaseTimes()`).
     public var times = PhaseTimes()
     /// When non-nil, every phase of every step is appended (reserve capacity up front to
@@ -182,6 +192,22 @@ public final class Pix2PixModel {
         if ok && clearing { net.arena.gradientsAreZero = true }
     }
 
+    /// G's backward with its Adam step inside (`StreamedUpdate`); the time Adam took counts as
+    /// the optimiser's. Throws `NonFiniteGradient` after the backward if a gradient was not
+    /// finite (the parameters are then left half updated, and never saved).
+    private func streamedGeneratorStep(_ dFake: Tensor, lap: (WritableKeyPath<PhaseTimes, Double>, StaticString) -> Void) throws {
+        let listener = G.onGradientsFinal
+        G.onGradientsFinal = streamedG.finished
+        streamedG.begin()
+        G.backward(dFake)
+        let finite = streamedG.finish()
+        G.onGradientsFinal = listener
+        lap(\.generatorBackward, "G backward with Adam")
+        times.generatorBackward -= streamedG.updateSeconds
+        times.optimizer += streamedG.updateSeconds
+        guard finite else { throw NonFiniteGradient(network: "G") }
+    }
+
     /// fake_B = G(A) without training (PT's `test()` runs this under no_grad).
     public func translate(_ realA: Tensor) -> Tensor { G.forward(realA) }
 
@@ -217,11 +243,17 @@ public final class Pix2PixModel {
         lap(\.optimizer, "Adam")
 
         // G step through the updated, frozen D.
-        G.arena.zeroGrad()
+        let streaming = streamingG
+        if !streaming { G.arena.zeroGrad() }
         let (ganLoss, l1Loss, dFake) = generatorLossGradient(fakeAB: fakeAB, fake: fakeB, realB: realB)
         losses.G_GAN = ganLoss
         losses.G_L1 = l1Loss
         lap(\.discriminator, "D forward+backward")
+        if streaming {
+            try streamedGeneratorStep(dFake, lap: lap)
+            times.steps += 1
+            return losses
+        }
         try gradientsWillFinish?(G.arena)
         G.backward(dFake)
         lap(\.generatorBackward, "G backward")

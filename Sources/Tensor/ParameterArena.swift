@@ -31,7 +31,8 @@ public final class ParameterArena {
 
         /// The values (parameter or buffer).
         @inlinable public var value: UnsafeMutablePointer<Float> { base(false) + offset }
-        /// The gradient; only for trainable parameters.
+        /// The gradient; only for trainable parameters. While the arena streams its gradients
+        /// (`streamGradients`), only an entry inside the window has one.
         @inlinable public var grad: UnsafeMutablePointer<Float> {
             precondition(isTrainable, "\(name) is a buffer and has no gradient")
             return base(true) + offset
@@ -41,6 +42,11 @@ public final class ParameterArena {
 
         @usableFromInline func base(_ gradient: Bool) -> UnsafeMutablePointer<Float> {
             precondition(arena.isFinalized, "arena used before finalize()")
+            if gradient, let w = arena.gradientWindow {
+                precondition(offset >= w.end - w.buffer.count && offset + count <= w.end,
+                             "\(name)'s gradient is outside the streamed window")
+                return arena.gradientOrigin
+            }
             if gradient { return arena.grads.baseAddress! }
             return isTrainable ? arena.values.baseAddress! : arena.bufferValues.baseAddress!
         }
@@ -126,6 +132,27 @@ public final class ParameterArena {
     public var parameterCount: Int { values.count }
     public var trainable: [Entry] { entries.filter(\.isTrainable) }
     public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
+
+    /// While set, the gradients at offsets [end − buffer.count, end) live in `buffer` instead
+    /// of `grads`, and no others may be used (`streamGradients`).
+    public private(set) var gradientWindow: (buffer: UnsafeMutableBufferPointer<Float>, end: Int)?
+
+    /// Where gradient offsets count from: the start of `grads`, or while streaming, the
+    /// address that puts offset `end` at the end of the window (outside of it, it points at
+    /// nothing: only offsets inside the window may be added to it).
+    public var gradientOrigin: UnsafeMutablePointer<Float> {
+        guard let w = gradientWindow else { return grads.baseAddress! }
+        return w.buffer.baseAddress! - (w.end - w.buffer.count)
+    }
+
+    /// Streams the gradients through `buffer`, a window that ends at offset `end` (moved by
+    /// calling again, ended with `nil`): a backward that applies each layer's update as soon
+    /// as its gradients are final (`Pix2PixModel`) needs only the largest layer's worth of
+    /// gradient memory, reused while it is in cache, and never touches `grads`.
+    public func streamGradients(through buffer: UnsafeMutableBufferPointer<Float>?, end: Int = 0) {
+        precondition(buffer.map { end >= 0 && end <= parameterCount && $0.count > 0 } ?? true, "window past the arena")
+        gradientWindow = buffer.map { ($0, end) }
+    }
 
     /// Whether every gradient is known to be zero: set by whoever leaves them so (Adam's
     /// update clears them as it reads them), cleared by a backward pass that writes them.

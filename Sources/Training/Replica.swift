@@ -45,6 +45,8 @@ public final class Replica {
         model = Pix2PixModel(G: G, D: D, ganMode: options.ganMode, lambdaL1: options.lambda_L1,
                              learningRate: options.lr, beta1: options.beta1)
         guard communicator.size > 1 else {
+            // Alone, nothing comes between G's backward and its update (Pix2PixModel).
+            model.streamsGeneratorUpdate = true
             syncG = nil
             syncD = nil
             watchdog = nil

@@ -160,4 +160,71 @@ import TestSupport
             #expect(net.arena.grads.allSatisfy { $0 == 0 }, "\(name) \(prefix) gradients zero after the step")
         }
     }
+
+    /// G's Adam step inside G's backward (`streamsGeneratorUpdate`, what a trainer alone
+    /// runs) is the classic step bit for bit: losses, weights, statistics and both networks'
+    /// Adam moments after three steps; it never touches G's full gradient buffer (its pages
+    /// stay unmapped), and it leaves no window open. The U-Nets of the PyTorch fixtures, and
+    /// a ResNet generator with batch 2.
+    @Test(arguments: ["step_unet64_basic_vanilla", "step_unet32_basic_lsgan_instance", "step_unet64_pixel_wgangp",
+                      "resnet_6blocks"])
+    func streamedGeneratorStepIsTheClassicStep(_ name: String) throws {
+        let f = name.hasPrefix("step_") ? try Fixture(name, directory: Self.dir) : nil
+        // The ResNet's inputs, A then B.
+        let images = TensorBuffer(capacity: 2 * 2 * 3 * 32 * 32)
+        RandomStream(seed: 4, stream: 0).fillNormal(UnsafeMutableBufferPointer(start: images.base, count: images.capacity),
+                                                    mean: 0, std: 0.5, start: 0)
+        func run(streamed: Bool, lambdaL1: Float? = nil) throws -> (Pix2PixModel, [Losses]) {
+            let G: Network, D: Network, realA: Tensor, realB: Tensor, model: Pix2PixModel
+            if let f {
+                let gSpec = try Self.generatorSpec(f)
+                G = try Network(gSpec, random: RandomStream(seed: 1, stream: 0))
+                D = try Network(try Self.discriminatorSpec(f, inputChannels: gSpec.inputChannels + gSpec.outputChannels),
+                                random: RandomStream(seed: 1, stream: 1))
+                try G.loadStateDict(from: f.file, prefix: "G.", allowExtra: true)
+                try D.loadStateDict(from: f.file, prefix: "D.", allowExtra: true)
+                (realA, realB) = (try f.tensor("real_A"), try f.tensor("real_B"))
+                model = Pix2PixModel(G: G, D: D, ganMode: GANMode(rawValue: f.file.metadata["gan_mode"]!)!,
+                                     lambdaL1: try lambdaL1 ?? f.float("lambda_L1"), learningRate: try f.float("lr"),
+                                     beta1: try f.float("beta1"), beta2: try f.float("beta2"))
+            } else {
+                G = try Network(NetworkSpec(architecture: name, inputChannels: 3, outputChannels: 3, width: 8),
+                                random: RandomStream(seed: 2, stream: 0))
+                D = try Network(NetworkSpec(architecture: "basic", inputChannels: 6, width: 8), random: RandomStream(seed: 2, stream: 1))
+                G.initialize(.normal, gain: 0.02, random: RandomStream(seed: 3, stream: 0))
+                D.initialize(.normal, gain: 0.02, random: RandomStream(seed: 3, stream: 1))
+                let shape = Shape(2, 3, 32, 32)
+                (realA, realB) = (Tensor(shape: shape, data: images.base), Tensor(shape: shape, data: images.base + shape.count))
+                model = Pix2PixModel(G: G, D: D, lambdaL1: lambdaL1 ?? 100)
+            }
+            model.streamsGeneratorUpdate = streamed
+            var losses: [Losses] = []
+            for step in 0..<3 {
+                G.setFirstSample(UInt64(step))
+                losses.append(try model.step(realA: realA, realB: realB))
+            }
+            return (model, losses)
+        }
+        let (classic, classicLosses) = try run(streamed: false)
+        let (streamed, streamedLosses) = try run(streamed: true)
+        #expect(streamedLosses == classicLosses)
+        for (a, b, net) in [(classic.G, streamed.G, "G"), (classic.D, streamed.D, "D")] {
+            #expect(Array(b.arena.values) == Array(a.arena.values), "\(name) \(net) weights")
+            #expect(Array(b.arena.bufferValues) == Array(a.arena.bufferValues), "\(name) \(net) statistics")
+        }
+        for (a, b, net) in [(classic.optimizerG, streamed.optimizerG, "G"), (classic.optimizerD, streamed.optimizerD, "D")] {
+            #expect(Array(b.exp_avg) == Array(a.exp_avg) && Array(b.exp_avg_sq) == Array(a.exp_avg_sq), "\(name) \(net) moments")
+            #expect(b.step == a.step)
+        }
+        #expect(streamed.G.arena.gradientWindow == nil)
+        #expect(streamed.G.arena.grads.allSatisfy { $0 == 0 }, "\(name): G's gradient buffer untouched")
+
+        // λ = ∞ makes every gradient of G infinite or NaN and none of D's: both steps stop on G.
+        for mode in [false, true] {
+            #expect(throws: NonFiniteGradient.self) { _ = try run(streamed: mode, lambdaL1: .infinity) }
+            do { _ = try run(streamed: mode, lambdaL1: .infinity) } catch let e as NonFiniteGradient {
+                #expect(e.network == "G", "streamed \(mode)")
+            }
+        }
+    }
 }
