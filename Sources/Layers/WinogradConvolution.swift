@@ -34,10 +34,12 @@ public enum WinogradLayout: Equatable, Sendable {
 /// the convolution, so the gradients are the convolution's within float rounding (up to
 /// 4·10⁻⁶ of each tensor's largest magnitude, F(4×4, 4×4)'s output; 5·10⁻⁷ for unfolding).
 ///
-/// All buffers are shared by a network's layers (`WinogradWorkspace`, and the unfolding
-/// workspace): U stays from a layer's forward to its backward only if no other Winograd
-/// layer ran in between, otherwise backward transforms the weights again (a few ms, against
-/// keeping n²/r² times every layer's weights).
+/// The buffers are shared by a network's layers (`WinogradWorkspace`, and the unfolding
+/// workspace), except V: a training forward that takes the whole batch in one chunk keeps
+/// its V in the layer for the weight gradient (`keptV`, 39 MB for unet_256 and PatchGAN at
+/// 256², against 8.6 ms a step to transform it again). U stays from a layer's forward to its
+/// backward only if no other Winograd layer ran in between, otherwise backward transforms the
+/// weights again (a few ms, against keeping n²/r² times every layer's weights).
 final class WinogradConvolution {
     let layout: WinogradLayout
     let transform: WinogradTransform
@@ -52,6 +54,12 @@ final class WinogradConvolution {
     private let scratch: TensorBuffer
     /// V, the output tiles, dy's tiles and the input tiles' gradient.
     private let products: TensorBuffer
+    /// V of the last forward, while `hasKeptV`: a forward whose weights are not frozen (so a
+    /// backward may follow) and whose batch is one chunk keeps it here. The weight gradient
+    /// then reads it instead of transforming the same input again (backward is for the last
+    /// forward's input, which nothing changes in between).
+    private let keptV = TensorBuffer()
+    private var hasKeptV = false
 
     init(_ layout: WinogradLayout, inputChannels: Int, outputChannels: Int, workspace: TensorBuffer,
          shared: WinogradWorkspace) {
@@ -161,9 +169,13 @@ final class WinogradConvolution {
     func forward(_ x: Tensor, weight: UnsafePointer<Float>, into y: Tensor, chunkFloats: Int) {
         hasU = false  // the weights may have changed since the last call
         let u = prepareU(weight)
+        hasKeptV = false
         forEachChunk(x.shape, y.shape, maxFloats: chunkFloats) { samples, plan in
             let nn = positions, nt = plan.tiling.tiles, c = virtualInputs, k = virtualOutputs
-            let v = transformInput(x.samples(samples), plan, tiles: scratch.view(Shape(1, 1, nn, c * nt)).data)
+            let keep = !weightsFrozen && samples.count == x.shape.n
+            let v = transformInput(x.samples(samples), plan, tiles: scratch.view(Shape(1, 1, nn, c * nt)).data,
+                                   into: (keep ? keptV : products).view(Shape(1, 1, nn, c * nt)).data)
+            hasKeptV = keep
             let m = scratch.view(Shape(1, nn, k, nt)).data
             sgemmBatch(count: nn, m: k, n: nt, k: c, a: u, lda: c, strideA: uStride, b: v, ldb: nt, strideB: c * nt,
                        c: m, ldc: nt, strideC: k * nt)
@@ -174,11 +186,11 @@ final class WinogradConvolution {
         }
     }
 
-    /// V = kron(Bᵀ) · tiles(x), into `products`; the tiles go to `tiles` (n², C′·NT).
-    private func transformInput(_ x: Tensor, _ plan: Plan, tiles: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
+    /// V = kron(Bᵀ) · tiles(x), into `v` (n², C′·NT); the tiles go to `tiles` (as large).
+    private func transformInput(_ x: Tensor, _ plan: Plan, tiles: UnsafeMutablePointer<Float>,
+                                into v: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
         let nn = positions, columns = virtualInputs * plan.tiling.tiles
         gatherTiles(x.data, plan.input, plan.tiling, tiles)
-        let v = products.view(Shape(1, 1, nn, columns)).data
         sgemm(m: nn, n: columns, k: nn, a: transform.input.base, lda: nn, b: tiles, ldb: columns, c: v, ldc: columns)
         return v
     }
@@ -226,8 +238,9 @@ final class WinogradConvolution {
             let (dm, rest) = dmOfWholeBatch
                 ? { let d = scratch.base; return (d, d + nn * k * nt) }()
                 : productGradient(dy.samples(samples), plan)
-            // V again (cheaper than keeping it per layer), into `products`.
-            let v = transformInput(x.samples(samples), plan, tiles: rest)
+            // The forward's V, or V again for a batch of several chunks, into `products`.
+            let v = hasKeptV ? keptV.base
+                : transformInput(x.samples(samples), plan, tiles: rest, into: products.view(Shape(1, 1, nn, c * nt)).data)
             sgemmBatch(count: nn, transB: true, m: k, n: c, k: nt, a: dm, lda: nt, strideA: k * nt,
                        b: v, ldb: nt, strideB: c * nt, beta: first ? 0 : 1, c: du, ldc: c, strideC: uStride)
             first = false
