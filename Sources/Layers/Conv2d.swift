@@ -179,7 +179,7 @@ public final class Conv2d {
             // One pass: both gradients start from the same transformed dy.
             let dx = inputGradient ? inputGrad.view(x.shape) : nil
             if parameterGradients, let bias { addBiasGradient(dy, into: bias.grad) }
-            winograd.backward(dy, input: x, weight: weight.value, inputGradient: dx,
+            winograd.backward(dy, input: x, inputGradient: dx,
                               weightGradient: parameterGradients ? weight.grad : nil, chunkFloats: maxColumnFloats)
             return dx
         }

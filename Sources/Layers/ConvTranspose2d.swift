@@ -151,7 +151,7 @@ public final class ConvTranspose2d {
         let dx = inputGradient ? inputGrad.view(x.shape) : nil
         if parameterGradients, let bias { addBiasGradient(dy, into: bias.grad) }
         if let winograd, usesWinograd(for: x.shape) {
-            winograd.backward(dy, input: x, weight: weight.value, inputGradient: dx,
+            winograd.backward(dy, input: x, inputGradient: dx,
                               weightGradient: parameterGradients ? weight.grad : nil, chunkFloats: maxColumnFloats)
             return dx
         }

@@ -35,11 +35,10 @@ public enum WinogradLayout: Equatable, Sendable {
 /// 4·10⁻⁶ of each tensor's largest magnitude, F(4×4, 4×4)'s output; 5·10⁻⁷ for unfolding).
 ///
 /// The buffers are shared by a network's layers (`WinogradWorkspace`, and the unfolding
-/// workspace), except V: a training forward that takes the whole batch in one chunk keeps
-/// its V in the layer for the weight gradient (`keptV`, 39 MB for unet_256 and PatchGAN at
-/// 256², against 8.6 ms a step to transform it again). U stays from a layer's forward to its
-/// backward only if no other Winograd layer ran in between, otherwise backward transforms the
-/// weights again (a few ms, against keeping n²/r² times every layer's weights).
+/// workspace), except U and V, which a layer keeps from its forward for its backward: U
+/// always (68 MB for unet_256 and PatchGAN, against 4.6 ms a step to transform the weights
+/// again), V when training on a batch of one chunk (`keptV`, 39 MB at 256², against 8.6 ms a
+/// step to transform the same input again).
 final class WinogradConvolution {
     let layout: WinogradLayout
     let transform: WinogradTransform
@@ -47,8 +46,11 @@ final class WinogradConvolution {
     let inputChannels: Int, outputChannels: Int
     /// C′ and K′.
     let virtualInputs: Int, virtualOutputs: Int
-    /// U (n², K′·C′), when `shared.weightsOwner` is this layer.
-    private let u: TensorBuffer
+    /// U (n², K′·C′) of the last forward: backward reads it, as a layer's weights do not
+    /// change between its forward and its backward.
+    private let u = TensorBuffer()
+    /// dU, shared by the network's layers.
+    private let du: TensorBuffer
     private let shared: WinogradWorkspace
     /// The input tiles, M, dM and dV.
     private let scratch: TensorBuffer
@@ -79,38 +81,24 @@ final class WinogradConvolution {
         }
         scratch = workspace
         self.shared = shared
-        (u, products) = (shared.weights, shared.products)
+        (du, products) = (shared.weightGradient, shared.products)
     }
 
-    /// Set while the weights do not change (`Convolution.weightsFrozen`): U is transformed
-    /// once into this layer's own `frozenU` and kept; cleared, the buffer goes.
+    /// Set while the weights do not change (`Convolution.weightsFrozen`): forwards then
+    /// transform them once and keep using that U.
     var weightsFrozen = false {
-        didSet { frozenU = nil }
+        didSet { uIsFrozen = false }
     }
-    /// This layer's U, once transformed while frozen.
-    private var frozenU: TensorBuffer?
+    /// Whether `u` was transformed while the weights were frozen (and still are).
+    private var uIsFrozen = false
 
-    /// U for `weight`: the frozen copy, else the shared buffer, transformed if another layer
-    /// (or a weight gradient) has used it since.
-    private func prepareU(_ weight: UnsafePointer<Float>) -> UnsafePointer<Float> {
-        if weightsFrozen {
-            if let kept = frozenU { return UnsafePointer(kept.base) }
-            let buffer = TensorBuffer(capacity: positions * uStride)
-            transformWeights(weight, into: buffer.base)
-            frozenU = buffer
-            return UnsafePointer(buffer.base)
-        }
-        if !hasU {
+    /// U for a forward with `weight`: transformed, unless it already was while frozen.
+    private func forwardU(_ weight: UnsafePointer<Float>) -> UnsafePointer<Float> {
+        if !(weightsFrozen && uIsFrozen) {
             transformWeights(weight, into: u.view(Shape(1, 1, positions, uStride)).data)
-            hasU = true
+            uIsFrozen = weightsFrozen
         }
         return UnsafePointer(u.base)
-    }
-
-    /// Whether `u` holds this layer's U.
-    private var hasU: Bool {
-        get { shared.weightsOwner == ObjectIdentifier(self) }
-        set { shared.weightsOwner = newValue ? ObjectIdentifier(self) : nil }
     }
 
     /// The virtual images of input and output and their tiling for an input of shape `x`.
@@ -167,8 +155,7 @@ final class WinogradConvolution {
     /// y = the convolution of x with `weight` (the real layer's layout), without bias, in
     /// chunks of at most `chunkFloats` of products.
     func forward(_ x: Tensor, weight: UnsafePointer<Float>, into y: Tensor, chunkFloats: Int) {
-        hasU = false  // the weights may have changed since the last call
-        let u = prepareU(weight)
+        let u = forwardU(weight)
         hasKeptV = false
         forEachChunk(x.shape, y.shape, maxFloats: chunkFloats) { samples, plan in
             let nn = positions, nt = plan.tiling.tiles, c = virtualInputs, k = virtualOutputs
@@ -207,16 +194,17 @@ final class WinogradConvolution {
     }
 
     /// Backward for the last forward's input x and output gradient dy: dx (overwritten)
-    /// and dW (accumulated into `grad`), either or both. All of dx first (it needs U), then dW
-    /// (its dU takes U's buffer), chunk by chunk.
-    func backward(_ dy: Tensor, input x: Tensor, weight: UnsafePointer<Float>,
+    /// and dW (accumulated into `grad`), either or both, from that forward's U (and V), chunk
+    /// by chunk.
+    func backward(_ dy: Tensor, input x: Tensor,
                   inputGradient dx: Tensor?, weightGradient grad: UnsafeMutablePointer<Float>?, chunkFloats: Int) {
         let nn = positions, c = virtualInputs, k = virtualOutputs
         // The dM of a batch that fits one chunk is computed once for both gradients: the dx
         // pass leaves it at the start of `scratch`.
         var dmOfWholeBatch = false
         if let dx {
-            let u = prepareU(weight)
+            precondition(u.capacity >= positions * uStride, "Winograd backward before its forward")
+            let u = UnsafePointer(self.u.base)
             forEachChunk(x.shape, dy.shape, maxFloats: chunkFloats) { samples, plan in
                 let nt = plan.tiling.tiles
                 let (dm, rest) = productGradient(dy.samples(samples), plan)
@@ -230,8 +218,7 @@ final class WinogradConvolution {
             }
         }
         guard let grad else { return }
-        let du = u.view(Shape(1, 1, nn, uStride)).data
-        hasU = false
+        let du = self.du.view(Shape(1, 1, nn, uStride)).data
         var first = true
         forEachChunk(x.shape, dy.shape, maxFloats: chunkFloats) { samples, plan in
             let nt = plan.tiling.tiles
@@ -262,11 +249,10 @@ final class WinogradConvolution {
     }
 }
 
-/// Buffers the Winograd layers of a network share (they run one at a time): the transformed
-/// weights of the layer that transformed last, and the transformed tiles and products.
+/// Buffers the Winograd layers of a network share (they run one at a time): dU, and the
+/// transformed tiles and products.
 public final class WinogradWorkspace {
-    let weights = TensorBuffer()
-    var weightsOwner: ObjectIdentifier?
+    let weightGradient = TensorBuffer()
     let products = TensorBuffer()
     /// `WinogradWeights`' per-thread tiles.
     let weightTiles = TensorBuffer()
