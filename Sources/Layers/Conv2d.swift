@@ -64,6 +64,10 @@ public final class Conv2d {
         }
     }
     private var trimmedWeight: (taps: Range<Int>, values: TensorBuffer)?
+    /// See `Convolution.weightsAsInLastForward`.
+    public var weightsAsInLastForward = false {
+        didSet { winograd?.weightsAsInLastForward = weightsAsInLastForward }
+    }
 
     /// `workspace` and `winogradWorkspace`: scratch buffers that the layers of a network may share.
     public init(

@@ -49,6 +49,10 @@ public final class ConvTranspose2d {
         }
     }
     private var transposedWeight: (taps: Range<Int>, values: TensorBuffer)?
+    /// See `Convolution.weightsAsInLastForward`.
+    public var weightsAsInLastForward = false {
+        didSet { winograd?.weightsAsInLastForward = weightsAsInLastForward }
+    }
 
     public init(
         _ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1,

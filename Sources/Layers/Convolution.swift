@@ -23,6 +23,10 @@ public protocol Convolution: AnyObject {
     /// Wᵀ) and keeps it, instead of once per call. Clearing it drops what was kept; whoever
     /// changes the weights while it is set gets the old ones' results.
     var weightsFrozen: Bool { get set }
+    /// Set while the weights are those of the layer's last forward (the D step's second
+    /// forward, on the real pair, before D's update): Winograd layers then use that forward's
+    /// U again instead of transforming the same weights (the caller vouches for them).
+    var weightsAsInLastForward: Bool { get set }
 }
 
 extension Conv2d: Convolution {}

@@ -91,10 +91,16 @@ final class WinogradConvolution {
     }
     /// Whether `u` was transformed while the weights were frozen (and still are).
     private var uIsFrozen = false
+    /// Set while the weights are those of the last forward (`Convolution.weightsAsInLastForward`).
+    var weightsAsInLastForward = false
+    /// Whether `u` holds a transform (of the weights of the last forward).
+    private var hasU = false
 
-    /// U for a forward with `weight`: transformed, unless it already was while frozen.
+    /// U for a forward with `weight`: transformed, unless it already was while frozen or
+    /// for the last forward with the same weights.
     private func forwardU(_ weight: UnsafePointer<Float>) -> UnsafePointer<Float> {
-        if !(weightsFrozen && uIsFrozen) {
+        if !(weightsFrozen && uIsFrozen) && !(weightsAsInLastForward && hasU) {
+            hasU = true
             transformWeights(weight, into: u.view(Shape(1, 1, positions, uStride)).data)
             uIsFrozen = weightsFrozen
         }

@@ -70,6 +70,10 @@ public final class Network {
     public var weightsFrozen = false {
         didSet { for c in convolutions { c.weightsFrozen = weightsFrozen } }
     }
+    /// Vouches that the weights are those of the last forward (`Convolution.weightsAsInLastForward`).
+    public var weightsAsInLastForward = false {
+        didSet { for c in convolutions { c.weightsAsInLastForward = weightsAsInLastForward } }
+    }
     /// PT's `module.training`.
     public private(set) var isTraining = true
 

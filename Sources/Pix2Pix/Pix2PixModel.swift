@@ -233,7 +233,10 @@ public final class Pix2PixModel {
         losses.D_fake = gan.forward(D.forward(fakeAB), target: .value(0))
         D.backward(gan.backward(scale: 0.5))
         let realAB = realPair.forward(realA, realB)
+        // D's weights are still those of the forward on the fake pair.
+        D.weightsAsInLastForward = true
         losses.D_real = gan.forward(D.forward(realAB), target: .value(1))
+        D.weightsAsInLastForward = false
         try gradientsWillFinish?(D.arena)
         D.backward(gan.backward(scale: 0.5))
         lap(\.discriminator, "D forward+backward")
