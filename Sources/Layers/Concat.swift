@@ -17,8 +17,8 @@ public final class Concat {
         precondition(sa.n == sb.n && sa.h == sb.h && sa.w == sb.w, "concat of \(sa) and \(sb)")
         let y = output.view(Shape(sa.n, sa.c + sb.c, sa.h, sa.w))
         for n in 0..<sa.n {
-            y.sample(n).update(from: a.sample(n), count: sa.sampleCount)
-            (y.sample(n) + sa.sampleCount).update(from: b.sample(n), count: sb.sampleCount)
+            parallelCopy(from: a.sample(n), to: y.sample(n), count: sa.sampleCount)
+            parallelCopy(from: b.sample(n), to: y.sample(n) + sa.sampleCount, count: sb.sampleCount)
         }
         shapes = (sa, sb)
         return y
@@ -31,8 +31,8 @@ public final class Concat {
         }
         let da = gradA.view(sa), db = gradB.view(sb)
         for n in 0..<sa.n {
-            da.sample(n).update(from: dy.sample(n), count: sa.sampleCount)
-            db.sample(n).update(from: dy.sample(n) + sa.sampleCount, count: sb.sampleCount)
+            parallelCopy(from: dy.sample(n), to: da.sample(n), count: sa.sampleCount)
+            parallelCopy(from: dy.sample(n) + sa.sampleCount, to: db.sample(n), count: sb.sampleCount)
         }
         return (da, db)
     }

@@ -28,6 +28,20 @@ public protocol ChunkTask {
     }
 }
 
+/// Copies `count` floats from `source` to `destination` (which must not overlap) over the
+/// compute threads: one core alone reads and writes at about half the memory's speed
+/// (U-Net's skip concatenations copy 14 MB a forward at 256²).
+public func parallelCopy(from source: UnsafePointer<Float>, to destination: UnsafeMutablePointer<Float>, count: Int) {
+    parallelChunks(count, CopyChunks(source: source, destination: destination))
+}
+
+private struct CopyChunks: ChunkTask {
+    let source: UnsafePointer<Float>, destination: UnsafeMutablePointer<Float>
+    func run(_ range: Range<Int>) {
+        (destination + range.lowerBound).update(from: source + range.lowerBound, count: range.count)
+    }
+}
+
 /// out (cols, rows) = xᵀ for x (rows, cols), both row-major, in 32×32 tiles split over the
 /// compute pool by bands of x's rows.
 public func transpose(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {

@@ -72,4 +72,23 @@ private struct Visit: ChunkTask {
             #expect(one == two && one == three, "transA \(ta) transB \(tb)")
         }
     }
+
+    /// `parallelCopy` copies every float once, whatever the thread count and however the
+    /// count splits into chunks, and nothing outside the range.
+    @Test(arguments: [0, 5, 65_536, (1 << 18) + 7])
+    func parallelCopyCopiesEveryFloat(_ count: Int) {
+        for threads in [1, 2, 3] {
+            var source = (0..<count).map { Float($0) * 0.5 - 7 }
+            var destination = [Float](repeating: .nan, count: count + 2)
+            withComputeThreads(threads) {
+                source.withUnsafeMutableBufferPointer { s in
+                    destination.withUnsafeMutableBufferPointer { d in
+                        parallelCopy(from: s.baseAddress!, to: d.baseAddress! + 1, count: count)
+                    }
+                }
+            }
+            #expect(Array(destination[1..<count + 1]) == source, "\(count) floats on \(threads) threads")
+            #expect(destination[0].isNaN && destination[count + 1].isNaN, "outside the range untouched")
+        }
+    }
 }
