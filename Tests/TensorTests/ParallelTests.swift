@@ -51,8 +51,9 @@ private struct Visit: ChunkTask {
         }
     }
 
-    /// GEMMs split over threads (by columns or by rows) equal the one-thread product bit
-    /// for bit, for every transpose combination.
+    /// GEMMs split over threads (by columns or by rows, and a wide product with a small A in
+    /// pieces of columns) equal the one-thread product bit for bit, for every transpose
+    /// combination, and the float64 definition within rounding.
     @Test(arguments: [(m: 64, n: 1000, k: 300), (m: 700, n: 40, k: 200), (m: 129, n: 131, k: 257)])
     func splitGEMMIsThreadCountInvariant(_ size: (m: Int, n: Int, k: Int)) {
         let (m, n, k) = size
@@ -70,6 +71,17 @@ private struct Visit: ChunkTask {
             }
             let one = withComputeThreads(1, product), two = withComputeThreads(2, product), three = withComputeThreads(3, product)
             #expect(one == two && one == three, "transA \(ta) transB \(tb)")
+            var worst = 0.0
+            for i in 0..<m {
+                for j in 0..<n {
+                    var sum = 0.0
+                    for p in 0..<k {
+                        sum += Double(a[ta ? p * m + i : i * k + p]) * Double(b[tb ? j * k + p : p * n + j])
+                    }
+                    worst = max(worst, abs(Double(one[i * n + j]) - (0.5 * sum + 0.25)))
+                }
+            }
+            #expect(worst < 1e-4, "transA \(ta) transB \(tb): worst difference \(worst)")
         }
     }
 
