@@ -94,4 +94,34 @@ import TestSupport
         let rhs = zip(x.view(sx).array, xt.array).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
         #expect(abs(lhs - rhs) < 1e-4 * max(1, abs(lhs)))
     }
+
+    /// The bias gradient sums each channel of dy over batch and pixels: on planes large enough
+    /// that the channels go to several threads, equal to the float64 sum and the same bits on
+    /// 1, 2 and 3 threads, added onto what the gradient held.
+    @Test func biasGradientOnLargePlanes() {
+        let arena = ParameterArena()
+        let conv = Conv2d(3, 6, kernelSize: 1, stride: 1, padding: 0, bias: true, name: "c", arena: arena)
+        arena.finalize()
+        let xs = Shape(2, 3, 159, 161), ys = Shape(2, 6, 159, 161)
+        let x = TensorBuffer(shape: xs, values: (0..<xs.count).map { Float($0 % 7) - 3 })
+        let dyValues = (0..<ys.count).map { Float(($0 * 37) % 101) * 0.01 - 0.5 }
+        let dy = TensorBuffer(shape: ys, values: dyValues)
+        var expected = [Float](repeating: 0, count: 6)
+        for o in 0..<6 {
+            var sum = 0.0
+            for n in 0..<2 { for p in 0..<(159 * 161) { sum += Double(dyValues[(n * 6 + o) * 159 * 161 + p]) } }
+            expected[o] = Float(sum) + 0.25
+        }
+        var results: [[Float]] = []
+        for threads in [1, 2, 3] {
+            conv.bias!.grads.update(repeating: 0.25)
+            withComputeThreads(threads) {
+                _ = conv.forward(x.view(xs))
+                _ = conv.backward(dy.view(ys), inputGradient: false, parameterGradients: true)
+            }
+            results.append(Array(conv.bias!.grads))
+        }
+        #expect(results[0] == results[1] && results[0] == results[2], "thread counts")
+        expectClose(results[0], expected, atol: 1e-4, rtol: 1e-6, "bias gradient")
+    }
 }
