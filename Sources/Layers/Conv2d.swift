@@ -308,7 +308,7 @@ func join(_ prefix: String, _ suffix: String) -> String {
 
 /// out[r] += Σ_j m[r, j] for a (rows, cols) matrix, summed in Double: rows split over the
 /// compute threads, each row in four interleaved partial sums (one chain of dependent Double
-/// adds ran at a few cycles an element: 1.7 ms for D conv1's 64 × 16 384 bias gradient).
+/// adds took 0.53 ms for D conv1's 64 × 16 384 bias gradient on one thread, these 0.22 ms).
 func addRowSums(_ m: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
     parallelChunks(rows, minimumChunk: max(1, 65_536 / max(cols, 1)), RowSums(m: m, cols: cols, out: out))
 }

@@ -23,6 +23,7 @@ final class StreamedUpdate {
     /// The window; zero outside a backward (Adam clears what it reads).
     private let window: TensorBuffer
     private let windowCount: Int
+    private var windowBuffer: UnsafeMutableBufferPointer<Float> { .init(start: window.base, count: windowCount) }
     /// Gradients from here on are applied.
     private var end = 0
     private var finite = true
@@ -38,7 +39,7 @@ final class StreamedUpdate {
         self.optimizer = optimizer
         windowCount = Self.largestLayer(arena)
         window = TensorBuffer(capacity: windowCount)
-        window.base.update(repeating: 0, count: windowCount)
+        windowBuffer.update(repeating: 0)
     }
 
     /// The most parameters one layer holds: entries named `<layer>.<tensor>` grouped by layer
@@ -56,12 +57,12 @@ final class StreamedUpdate {
 
     /// Opens the window at the end of the arena and starts Adam's step.
     func begin() {
-        if open { window.base.update(repeating: 0, count: windowCount) }
+        if open { windowBuffer.update(repeating: 0) }
         open = true
         end = arena.parameterCount
         finite = true
         updateSeconds = 0
-        arena.streamGradients(through: UnsafeMutableBufferPointer(start: window.base, count: windowCount), end: end)
+        arena.streamGradients(through: windowBuffer, end: end)
         optimizer.beginStep()
     }
 
@@ -73,7 +74,7 @@ final class StreamedUpdate {
         finite = optimizer.updatePart(offset..<end, clearingGradients: true) && finite
         updateSeconds += monotonicSeconds() - t
         end = offset
-        arena.streamGradients(through: UnsafeMutableBufferPointer(start: window.base, count: windowCount), end: end)
+        arena.streamGradients(through: windowBuffer, end: end)
     }
 
     /// Applies what backward did not report (nothing, for the networks here), closes the

@@ -42,12 +42,13 @@ public final class ParameterArena {
 
         @usableFromInline func base(_ gradient: Bool) -> UnsafeMutablePointer<Float> {
             precondition(arena.isFinalized, "arena used before finalize()")
-            if gradient, let w = arena.gradientWindow {
-                precondition(offset >= w.end - w.buffer.count && offset + count <= w.end,
-                             "\(name)'s gradient is outside the streamed window")
+            if gradient {
+                if let w = arena.gradientWindow {
+                    precondition(offset >= w.end - w.buffer.count && offset + count <= w.end,
+                                 "\(name)'s gradient is outside the streamed window")
+                }
                 return arena.gradientOrigin
             }
-            if gradient { return arena.grads.baseAddress! }
             return isTrainable ? arena.values.baseAddress! : arena.bufferValues.baseAddress!
         }
     }
