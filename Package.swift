@@ -1,7 +1,7 @@
 // swift-tools-version: 6.0
 // pix2pix-swift: a data-parallel Pix2Pix trainer on CPUs (OpenBLAS + OpenMPI).
 //
-// Module graph (runs one way): CBLAS → Tensor → Layers → pix2pix (CLI).
+// Module graph (runs one way): CBLAS → Kernels512 → Tensor → Layers → pix2pix (CLI).
 import PackageDescription
 import Foundation
 
@@ -11,6 +11,13 @@ import Foundation
 let portable = ProcessInfo.processInfo.environment["PIX2PIX_PORTABLE"] != nil
 let tuned: [SwiftSetting] = portable ? [] : [
     .unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux])),
+    .define("PIX2PIX_KERNELS512", .when(platforms: [.linux])),
+]
+// The AVX-512 kernels (`Kernels512`) are compiled for Skylake-AVX512 in the tuned build and
+// used only on CPUs that have it; the portable build compiles them for the baseline and
+// leaves them unused.
+let avx512: [SwiftSetting] = portable ? [] : [
+    .unsafeFlags(["-target-cpu", "skylake-avx512"], .when(platforms: [.linux])),
 ]
 let fast: [SwiftSetting] = tuned + [
     .unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
@@ -31,7 +38,10 @@ let package = Package(
         .systemLibrary(
             name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: fast),
+        .target(
+            name: "Kernels512", dependencies: ["CBLAS"],
+            swiftSettings: avx512 + [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        .target(name: "Tensor", dependencies: ["CBLAS", "Kernels512"], swiftSettings: fast),
         .target(name: "Layers", dependencies: ["Tensor"], swiftSettings: fast),
         .target(name: "Pix2Pix", dependencies: ["Tensor", "Layers"], swiftSettings: fast),
         .target(
@@ -57,7 +67,7 @@ let package = Package(
         .testTarget(
             name: "DataTests", dependencies: ["ImageData"], exclude: ["Fixtures"]),
         .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport"),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "Kernels512", "TestSupport"]),
         .testTarget(
             name: "LayersTests", dependencies: ["Layers", "Tensor", "TestSupport"],
             exclude: ["Fixtures"]),

@@ -1,13 +1,16 @@
 import CBLAS
+import Kernels512
 
 /// Row-major single-precision GEMM: C = alpha · op(A) · op(B) + beta · C, through OpenBLAS.
 ///
 /// `a` is (M, K) or, when `transA`, stored as (K, M); `b` is (K, N) or stored as (N, K);
 /// `c` is (M, N). Leading dimensions are the stored row lengths.
 ///
-/// Products of at most `skinnyColumnLimit` columns (A and B as stored) go to `skinnyProduct`,
-/// weight-sized A·B of 8 or 16 to `skinnyRowsProduct`, weight-sized Aᵀ·B of at most
-/// `skinnyTransposedColumnLimit` to `skinnyTransposedProduct`.
+/// On AVX-512 (`kernels512Available`), A·B and Aᵀ·B of 16, 32, 48 or 64 columns with K ≥ 128
+/// go to `product512` and `transposedProduct512`. Otherwise products of at most
+/// `skinnyColumnLimit` columns (A and B as stored) go to `skinnyProduct`, weight-sized A·B of
+/// 8 or 16 to `skinnyRowsProduct`, weight-sized Aᵀ·B of at most `skinnyTransposedColumnLimit`
+/// to `skinnyTransposedProduct`.
 /// Large products are split over the compute pool by the longer of C's two sides (columns
 /// of C in blocks of 16, or rows), each part single-threaded OpenBLAS calls (a wide product
 /// with a small A in cache-sized pieces, on one thread too); every element of C sums the same
@@ -113,6 +116,17 @@ private func sgemmPart(
     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
     _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int, columns: Int
 ) {
+    // Whole 16-lane rows of C, up to 64 of them, on AVX-512 (Winograd's transforms, K ≤ 49,
+    // stay with OpenBLAS).
+    if kernels512Available, !transB, columns % 16 == 0, n % 16 == 0, columns <= 64, k >= 128,
+       alpha == 1, beta == 0 || beta == 1 {
+        if transA {
+            transposedProduct512(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: beta == 1, c: c, ldc: ldc)
+        } else {
+            product512(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: beta == 1, c: c, ldc: ldc)
+        }
+        return
+    }
     if !transA, !transB, columns <= skinnyColumnLimit, alpha == 1, beta == 0 || beta == 1 {
         skinnyProduct(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: beta == 1, c: c, ldc: ldc)
         return
@@ -145,3 +159,13 @@ public func measureSgemmPeak(size n: Int = 2048, repeats: Int = 4) -> Double {
     }
     return 2 * Double(n * n * n) / best / 1e9
 }
+
+/// Whether `sgemm` uses the AVX-512 kernels (`Kernels512`): the tuned build compiles them for
+/// AVX-512, and this CPU has it.
+public let kernels512Available: Bool = {
+    #if PIX2PIX_KERNELS512
+    return cpuVectorLevel == 3
+    #else
+    return false
+    #endif
+}()

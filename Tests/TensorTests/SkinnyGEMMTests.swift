@@ -1,6 +1,7 @@
 import Testing
 import Tensor
 import TestSupport
+import Kernels512
 
 @Suite(.serialized) struct SkinnyGEMMTests {
     enum Kernel: CaseIterable { case dots, transposed, rows }
@@ -27,7 +28,7 @@ import TestSupport
             let lda = (transposed ? m : k) + 3, ldb = n + 2
             let a = randomValues((transposed ? k : m) * lda, seed: 1), b = randomValues(k * ldb, seed: 2)
             let aAt: (Int, Int) -> Float = transposed ? { a[$1 * lda + $0] } : { a[$0 * lda + $1] }
-            expectMatchesReference(m: m, n: n, k: k, b: b, ldb: ldb, aAt: aAt) { accumulate, c, ldc in
+            Self.expectMatchesReference(m: m, n: n, k: k, b: b, ldb: ldb, aAt: aAt) { accumulate, c, ldc in
                 switch kernel {
                 case .transposed:
                     skinnyTransposedProduct(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: accumulate,
@@ -42,8 +43,8 @@ import TestSupport
     }
 
     /// `sgemm` hands products of up to `skinnyColumnLimit` columns to `skinnyProduct` and
-    /// weight-sized ones of 8 or 16 to `skinnyRowsProduct` (the same bits) and splits their
-    /// rows over the threads without changing a bit.
+    /// weight-sized ones of 8 or 16 to `skinnyRowsProduct` (16 to `product512` on AVX-512; the
+    /// same bits) and splits their rows over the threads without changing a bit.
     @Test func sgemmRoutesSkinnyProductsAndSplitsRows() {
         let m = 700, k = 2000
         let a = randomValues(m * k, seed: 4)
@@ -51,7 +52,9 @@ import TestSupport
             let b = randomValues(k * n, seed: UInt64(10 + n))
             var direct = [Float](repeating: 0, count: m * n)
             direct.withUnsafeMutableBufferPointer {
-                if isSkinnyRowsWidth(n) {
+                if n == 16 && kernels512Available {
+                    product512(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, accumulate: false, c: $0.baseAddress!, ldc: n)
+                } else if isSkinnyRowsWidth(n) {
                     skinnyRowsProduct(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, accumulate: false, c: $0.baseAddress!, ldc: n)
                 } else {
                     skinnyProduct(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, accumulate: false, c: $0.baseAddress!, ldc: n)
@@ -70,7 +73,7 @@ import TestSupport
     }
 
     /// `sgemm` hands weight-sized Aᵀ·B of up to `skinnyTransposedColumnLimit` columns to
-    /// `skinnyTransposedProduct` (the same bits) and splits the columns of A over the threads
+    /// `skinnyTransposedProduct` (16 to `transposedProduct512` on AVX-512; the same bits) and splits the columns of A over the threads
     /// without changing a bit, whether a thread's share ends on a whole tile or not.
     @Test func sgemmRoutesTransposedSkinnyProducts() {
         let m = 700, k = 300
@@ -81,8 +84,13 @@ import TestSupport
                 let start = randomValues(m * n, seed: 9)
                 var direct = start
                 direct.withUnsafeMutableBufferPointer {
-                    skinnyTransposedProduct(m: m, n: n, k: k, a: a, lda: m, b: b, ldb: n, accumulate: accumulate,
-                                            c: $0.baseAddress!, ldc: n)
+                    if n == 16 && kernels512Available {
+                        transposedProduct512(m: m, n: n, k: k, a: a, lda: m, b: b, ldb: n, accumulate: accumulate,
+                                             c: $0.baseAddress!, ldc: n)
+                    } else {
+                        skinnyTransposedProduct(m: m, n: n, k: k, a: a, lda: m, b: b, ldb: n, accumulate: accumulate,
+                                                c: $0.baseAddress!, ldc: n)
+                    }
                 }
                 for threads in [1, 2, 3] {
                     var c = start
@@ -122,7 +130,7 @@ import TestSupport
     /// Runs `product` into C (m, n, row stride n + 1) from NaN (overwrite) and from random
     /// values (accumulate), and checks every element against a Double reference
     /// Σ_p A(i, p)·B(p, j), A's entries given by `aAt(i, p)`; the column past n stays unwritten.
-    private func expectMatchesReference(
+    static func expectMatchesReference(
         m: Int, n: Int, k: Int, b: [Float], ldb: Int, aAt: (Int, Int) -> Float,
         _ product: (_ accumulate: Bool, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) -> Void
     ) {

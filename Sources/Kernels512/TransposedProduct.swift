@@ -1,0 +1,150 @@
+import CBLAS
+
+/// Rows of A (K) one panel covers: the panel's rows are read left to right side by side, and
+/// C's tiles are loaded and stored once a panel.
+private let panel = 32
+
+/// C (M, N) = Aᵀ · B, or C += Aᵀ · B when `accumulate`, for A stored (K, M) row-major, B (K, N),
+/// C (M, N); N a multiple of 16, single-threaded (`sgemm` splits the columns of A over the
+/// compute pool). PyTorch: `torch.mm(a.t(), b)`.
+///
+/// These are Wᵀ·x at U-Net's inner levels: the transposed convolutions' forward and the
+/// convolutions' input gradient on 4×4 and 8×8 pixels (N 16 and 64 at batch 1), where W
+/// (K, M) is 16–32 MB. OpenBLAS packs all of W before its kernel reads it again; here W is
+/// read once, as it lies. The lanes run along N, C's rows: each step of K multiplies one row
+/// of B (up to four 16-lane vectors, in L1) by six entries of that row of A (twelve for a
+/// 16-column stripe), broadcast, into 24 (12) accumulators that start from C. A panel of 32
+/// rows of A is swept left to right — 32 streams, each line prefetched ahead — while its 32
+/// rows of B stay in L1. Every element of C is one chain of fused multiply-adds over its K
+/// terms in order, from zero or from C, whichever rows a thread gets.
+public func transposedProduct512(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                                 b: UnsafePointer<Float>, ldb: Int, accumulate: Bool,
+                                 c: UnsafeMutablePointer<Float>, ldc: Int) {
+    precondition(n % 16 == 0, "transposedProduct512 takes whole 16-lane rows")
+    var p0 = 0
+    while p0 < k {
+        let rows = min(panel, k - p0), fresh = p0 == 0 && !accumulate
+        let ap = a + p0 * lda, bp = b + p0 * ldb
+        var j = 0
+        while j + 64 <= n {
+            wideStripe(m: m, rows: rows, a: ap, lda: lda, b: bp + j, ldb: ldb, fresh: fresh, c: c + j, ldc: ldc)
+            j += 64
+        }
+        while j < n {
+            narrowStripe(m: m, rows: rows, a: ap, lda: lda, b: bp + j, ldb: ldb, fresh: fresh, c: c + j, ldc: ldc)
+            j += 16
+        }
+        p0 += rows
+    }
+}
+
+/// How far ahead in each row of A the sweeps prefetch, in floats (two lines).
+private let ahead = 32
+
+/// 64 columns of C over one panel: six columns of A at a time, 6 × 4 accumulators.
+@inline(__always)
+private func wideStripe(m: Int, rows: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                        fresh: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    var i = 0
+    while i + 6 <= m {
+        let c0 = c + i * ldc, c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc
+        var s00 = V(), s01 = V(), s02 = V(), s03 = V(), s10 = V(), s11 = V(), s12 = V(), s13 = V()
+        var s20 = V(), s21 = V(), s22 = V(), s23 = V(), s30 = V(), s31 = V(), s32 = V(), s33 = V()
+        var s40 = V(), s41 = V(), s42 = V(), s43 = V(), s50 = V(), s51 = V(), s52 = V(), s53 = V()
+        if !fresh {
+            (s00, s01, s02, s03) = (load(c0), load(c0 + 16), load(c0 + 32), load(c0 + 48))
+            (s10, s11, s12, s13) = (load(c1), load(c1 + 16), load(c1 + 32), load(c1 + 48))
+            (s20, s21, s22, s23) = (load(c2), load(c2 + 16), load(c2 + 32), load(c2 + 48))
+            (s30, s31, s32, s33) = (load(c3), load(c3 + 16), load(c3 + 32), load(c3 + 48))
+            (s40, s41, s42, s43) = (load(c4), load(c4 + 16), load(c4 + 32), load(c4 + 48))
+            (s50, s51, s52, s53) = (load(c5), load(c5 + 16), load(c5 + 32), load(c5 + 48))
+        }
+        var ar = a + i, br = b
+        for _ in 0..<rows {
+            p2p_prefetch(ar + ahead)
+            let y0 = load(br), y1 = load(br + 16), y2 = load(br + 32), y3 = load(br + 48)
+            var x = V(repeating: ar[0])
+            s00 = s00.addingProduct(x, y0); s01 = s01.addingProduct(x, y1); s02 = s02.addingProduct(x, y2); s03 = s03.addingProduct(x, y3)
+            x = V(repeating: ar[1])
+            s10 = s10.addingProduct(x, y0); s11 = s11.addingProduct(x, y1); s12 = s12.addingProduct(x, y2); s13 = s13.addingProduct(x, y3)
+            x = V(repeating: ar[2])
+            s20 = s20.addingProduct(x, y0); s21 = s21.addingProduct(x, y1); s22 = s22.addingProduct(x, y2); s23 = s23.addingProduct(x, y3)
+            x = V(repeating: ar[3])
+            s30 = s30.addingProduct(x, y0); s31 = s31.addingProduct(x, y1); s32 = s32.addingProduct(x, y2); s33 = s33.addingProduct(x, y3)
+            x = V(repeating: ar[4])
+            s40 = s40.addingProduct(x, y0); s41 = s41.addingProduct(x, y1); s42 = s42.addingProduct(x, y2); s43 = s43.addingProduct(x, y3)
+            x = V(repeating: ar[5])
+            s50 = s50.addingProduct(x, y0); s51 = s51.addingProduct(x, y1); s52 = s52.addingProduct(x, y2); s53 = s53.addingProduct(x, y3)
+            ar += lda
+            br += ldb
+        }
+        store(s00, c0); store(s01, c0 + 16); store(s02, c0 + 32); store(s03, c0 + 48)
+        store(s10, c1); store(s11, c1 + 16); store(s12, c1 + 32); store(s13, c1 + 48)
+        store(s20, c2); store(s21, c2 + 16); store(s22, c2 + 32); store(s23, c2 + 48)
+        store(s30, c3); store(s31, c3 + 16); store(s32, c3 + 32); store(s33, c3 + 48)
+        store(s40, c4); store(s41, c4 + 16); store(s42, c4 + 32); store(s43, c4 + 48)
+        store(s50, c5); store(s51, c5 + 16); store(s52, c5 + 32); store(s53, c5 + 48)
+        i += 6
+    }
+    // The last columns of A, one at a time, the same chain per element.
+    while i < m {
+        let ci = c + i * ldc
+        for v in 0..<4 {
+            var s = fresh ? V() : load(ci + 16 * v)
+            var ar = a + i, br = b + 16 * v
+            for _ in 0..<rows {
+                s = s.addingProduct(V(repeating: ar[0]), load(br))
+                ar += lda
+                br += ldb
+            }
+            store(s, ci + 16 * v)
+        }
+        i += 1
+    }
+}
+
+/// 16 columns of C over one panel: twelve columns of A at a time, 12 accumulators.
+@inline(__always)
+private func narrowStripe(m: Int, rows: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                          fresh: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    var i = 0
+    while i + 12 <= m {
+        let ci = c + i * ldc
+        var s0 = V(), s1 = V(), s2 = V(), s3 = V(), s4 = V(), s5 = V()
+        var s6 = V(), s7 = V(), s8 = V(), s9 = V(), s10 = V(), s11 = V()
+        if !fresh {
+            (s0, s1, s2, s3) = (load(ci), load(ci + ldc), load(ci + 2 * ldc), load(ci + 3 * ldc))
+            (s4, s5, s6, s7) = (load(ci + 4 * ldc), load(ci + 5 * ldc), load(ci + 6 * ldc), load(ci + 7 * ldc))
+            (s8, s9, s10, s11) = (load(ci + 8 * ldc), load(ci + 9 * ldc), load(ci + 10 * ldc), load(ci + 11 * ldc))
+        }
+        var ar = a + i, br = b
+        for _ in 0..<rows {
+            p2p_prefetch(ar + ahead)
+            let y = load(br)
+            s0 = s0.addingProduct(V(repeating: ar[0]), y); s1 = s1.addingProduct(V(repeating: ar[1]), y)
+            s2 = s2.addingProduct(V(repeating: ar[2]), y); s3 = s3.addingProduct(V(repeating: ar[3]), y)
+            s4 = s4.addingProduct(V(repeating: ar[4]), y); s5 = s5.addingProduct(V(repeating: ar[5]), y)
+            s6 = s6.addingProduct(V(repeating: ar[6]), y); s7 = s7.addingProduct(V(repeating: ar[7]), y)
+            s8 = s8.addingProduct(V(repeating: ar[8]), y); s9 = s9.addingProduct(V(repeating: ar[9]), y)
+            s10 = s10.addingProduct(V(repeating: ar[10]), y); s11 = s11.addingProduct(V(repeating: ar[11]), y)
+            ar += lda
+            br += ldb
+        }
+        store(s0, ci); store(s1, ci + ldc); store(s2, ci + 2 * ldc); store(s3, ci + 3 * ldc)
+        store(s4, ci + 4 * ldc); store(s5, ci + 5 * ldc); store(s6, ci + 6 * ldc); store(s7, ci + 7 * ldc)
+        store(s8, ci + 8 * ldc); store(s9, ci + 9 * ldc); store(s10, ci + 10 * ldc); store(s11, ci + 11 * ldc)
+        i += 12
+    }
+    while i < m {
+        let ci = c + i * ldc
+        var s = fresh ? V() : load(ci)
+        var ar = a + i, br = b
+        for _ in 0..<rows {
+            s = s.addingProduct(V(repeating: ar[0]), load(br))
+            ar += lda
+            br += ldb
+        }
+        store(s, ci)
+        i += 1
+    }
+}
