@@ -46,18 +46,7 @@ private func wideRows(m: Int, depth: Int, a: UnsafePointer<Float>, lda: Int, b: 
                       fresh: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
     var i = 0
     while i + 6 <= m {
-        let c0 = c + i * ldc, c1 = c0 + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc
-        var s00 = V(), s01 = V(), s02 = V(), s03 = V(), s10 = V(), s11 = V(), s12 = V(), s13 = V()
-        var s20 = V(), s21 = V(), s22 = V(), s23 = V(), s30 = V(), s31 = V(), s32 = V(), s33 = V()
-        var s40 = V(), s41 = V(), s42 = V(), s43 = V(), s50 = V(), s51 = V(), s52 = V(), s53 = V()
-        if !fresh {
-            (s00, s01, s02, s03) = (load(c0), load(c0 + 16), load(c0 + 32), load(c0 + 48))
-            (s10, s11, s12, s13) = (load(c1), load(c1 + 16), load(c1 + 32), load(c1 + 48))
-            (s20, s21, s22, s23) = (load(c2), load(c2 + 16), load(c2 + 32), load(c2 + 48))
-            (s30, s31, s32, s33) = (load(c3), load(c3 + 16), load(c3 + 32), load(c3 + 48))
-            (s40, s41, s42, s43) = (load(c4), load(c4 + 16), load(c4 + 32), load(c4 + 48))
-            (s50, s51, s52, s53) = (load(c5), load(c5 + 16), load(c5 + 32), load(c5 + 48))
-        }
+        var block = Block6x64(c + i * ldc, ldc, fresh: fresh)
         let a0 = a + i * lda, a1 = a0 + lda, a2 = a1 + lda, a3 = a2 + lda, a4 = a3 + lda, a5 = a4 + lda
         let next = 6 * lda
         var br = b
@@ -66,27 +55,10 @@ private func wideRows(m: Int, depth: Int, a: UnsafePointer<Float>, lda: Int, b: 
                 p2p_prefetch(a0 + next + p); p2p_prefetch(a1 + next + p); p2p_prefetch(a2 + next + p)
                 p2p_prefetch(a3 + next + p); p2p_prefetch(a4 + next + p); p2p_prefetch(a5 + next + p)
             }
-            let y0 = load(br), y1 = load(br + 16), y2 = load(br + 32), y3 = load(br + 48)
-            var x = V(repeating: a0[p])
-            s00 = s00.addingProduct(x, y0); s01 = s01.addingProduct(x, y1); s02 = s02.addingProduct(x, y2); s03 = s03.addingProduct(x, y3)
-            x = V(repeating: a1[p])
-            s10 = s10.addingProduct(x, y0); s11 = s11.addingProduct(x, y1); s12 = s12.addingProduct(x, y2); s13 = s13.addingProduct(x, y3)
-            x = V(repeating: a2[p])
-            s20 = s20.addingProduct(x, y0); s21 = s21.addingProduct(x, y1); s22 = s22.addingProduct(x, y2); s23 = s23.addingProduct(x, y3)
-            x = V(repeating: a3[p])
-            s30 = s30.addingProduct(x, y0); s31 = s31.addingProduct(x, y1); s32 = s32.addingProduct(x, y2); s33 = s33.addingProduct(x, y3)
-            x = V(repeating: a4[p])
-            s40 = s40.addingProduct(x, y0); s41 = s41.addingProduct(x, y1); s42 = s42.addingProduct(x, y2); s43 = s43.addingProduct(x, y3)
-            x = V(repeating: a5[p])
-            s50 = s50.addingProduct(x, y0); s51 = s51.addingProduct(x, y1); s52 = s52.addingProduct(x, y2); s53 = s53.addingProduct(x, y3)
+            block.add((a0[p], a1[p], a2[p], a3[p], a4[p], a5[p]), Row64(br))
             br += ldb
         }
-        store(s00, c0); store(s01, c0 + 16); store(s02, c0 + 32); store(s03, c0 + 48)
-        store(s10, c1); store(s11, c1 + 16); store(s12, c1 + 32); store(s13, c1 + 48)
-        store(s20, c2); store(s21, c2 + 16); store(s22, c2 + 32); store(s23, c2 + 48)
-        store(s30, c3); store(s31, c3 + 16); store(s32, c3 + 32); store(s33, c3 + 48)
-        store(s40, c4); store(s41, c4 + 16); store(s42, c4 + 32); store(s43, c4 + 48)
-        store(s50, c5); store(s51, c5 + 16); store(s52, c5 + 32); store(s53, c5 + 48)
+        block.store(c + i * ldc, ldc)
         i += 6
     }
     while i < m {

@@ -51,16 +51,8 @@ struct Kernels512Tests {
                                    c: $0.baseAddress!, ldc: n)
                     }
                 }
-                for threads in [1, 2, 3] {
-                    var c = start
-                    withComputeThreads(threads) {
-                        c.withUnsafeMutableBufferPointer {
-                            sgemm(transA: transposed, m: m, n: n, k: k, a: a, lda: transposed ? m : k, b: b, ldb: n,
-                                  beta: accumulate ? 1 : 0, c: $0.baseAddress!, ldc: n)
-                        }
-                    }
-                    #expect(c.elementsEqual(direct), "n \(n) accumulate \(accumulate), \(threads) threads")
-                }
+                SkinnyGEMMTests.expectSgemmGives(direct, from: start, transA: transposed, m: m, n: n, k: k, a: a, b: b,
+                                                 accumulate: accumulate)
             }
         }
     }

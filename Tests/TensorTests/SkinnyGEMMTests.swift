@@ -92,16 +92,8 @@ import Kernels512
                                                 c: $0.baseAddress!, ldc: n)
                     }
                 }
-                for threads in [1, 2, 3] {
-                    var c = start
-                    withComputeThreads(threads) {
-                        c.withUnsafeMutableBufferPointer {
-                            sgemm(transA: true, m: m, n: n, k: k, a: a, lda: m, b: b, ldb: n,
-                                  beta: accumulate ? 1 : 0, c: $0.baseAddress!, ldc: n)
-                        }
-                    }
-                    #expect(c.elementsEqual(direct), "n \(n) accumulate \(accumulate), \(threads) threads")
-                }
+                Self.expectSgemmGives(direct, from: start, transA: true, m: m, n: n, k: k, a: a, b: b,
+                                      accumulate: accumulate)
             }
         }
     }
@@ -124,6 +116,22 @@ import Kernels512
             let one = withComputeThreads(1, product)
             #expect(one.elementsEqual(withComputeThreads(2, product)) && one.elementsEqual(withComputeThreads(3, product)),
                     "transA \(ta) transB \(tb)")
+        }
+    }
+
+    /// `sgemm` (A as stored, (M, K) or, with `transA`, (K, M); B (K, N)) on 1, 2 and 3 threads
+    /// from C = `start` gives exactly `direct`.
+    static func expectSgemmGives(_ direct: [Float], from start: [Float], transA: Bool, m: Int, n: Int, k: Int,
+                                 a: [Float], b: [Float], accumulate: Bool) {
+        for threads in [1, 2, 3] {
+            var c = start
+            withComputeThreads(threads) {
+                c.withUnsafeMutableBufferPointer {
+                    sgemm(transA: transA, m: m, n: n, k: k, a: a, lda: transA ? m : k, b: b, ldb: n,
+                          beta: accumulate ? 1 : 0, c: $0.baseAddress!, ldc: n)
+                }
+            }
+            #expect(c.elementsEqual(direct), "transA \(transA) n \(n) accumulate \(accumulate), \(threads) threads")
         }
     }
 
