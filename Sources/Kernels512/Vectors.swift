@@ -9,7 +9,6 @@ typealias V = SIMD16<Float>
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
 }
 
-
 /// 64 columns of one row of C (or of B): four vectors.
 struct Row64 {
     var v0 = V(), v1 = V(), v2 = V(), v3 = V()
