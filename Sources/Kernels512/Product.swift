@@ -62,15 +62,8 @@ private func wideRows(m: Int, depth: Int, a: UnsafePointer<Float>, lda: Int, b: 
         i += 6
     }
     while i < m {
-        let ci = c + i * ldc, ai = a + i * lda
         for v in 0..<4 {
-            var s = fresh ? V() : load(ci + 16 * v)
-            var br = b + 16 * v
-            for p in 0..<depth {
-                s = s.addingProduct(V(repeating: ai[p]), load(br))
-                br += ldb
-            }
-            store(s, ci + 16 * v)
+            vectorChain(a + i * lda, aStride: 1, b + 16 * v, ldb: ldb, depth: depth, fresh: fresh, c + i * ldc + 16 * v)
         }
         i += 1
     }
@@ -109,14 +102,7 @@ private func narrowRows(m: Int, depth: Int, a: UnsafePointer<Float>, lda: Int, b
         i += 8
     }
     while i < m {
-        let ci = c + i * ldc, ai = a + i * lda
-        var s = fresh ? V() : load(ci)
-        var br = b
-        for p in 0..<depth {
-            s = s.addingProduct(V(repeating: ai[p]), load(br))
-            br += ldb
-        }
-        store(s, ci)
+        vectorChain(a + i * lda, aStride: 1, b, ldb: ldb, depth: depth, fresh: fresh, c + i * ldc)
         i += 1
     }
 }

@@ -60,16 +60,8 @@ private func wideStripe(m: Int, rows: Int, a: UnsafePointer<Float>, lda: Int, b:
     }
     // The last columns of A, one at a time, the same chain per element.
     while i < m {
-        let ci = c + i * ldc
         for v in 0..<4 {
-            var s = fresh ? V() : load(ci + 16 * v)
-            var ar = a + i, br = b + 16 * v
-            for _ in 0..<rows {
-                s = s.addingProduct(V(repeating: ar[0]), load(br))
-                ar += lda
-                br += ldb
-            }
-            store(s, ci + 16 * v)
+            vectorChain(a + i, aStride: lda, b + 16 * v, ldb: ldb, depth: rows, fresh: fresh, c + i * ldc + 16 * v)
         }
         i += 1
     }
@@ -108,15 +100,7 @@ private func narrowStripe(m: Int, rows: Int, a: UnsafePointer<Float>, lda: Int, 
         i += 12
     }
     while i < m {
-        let ci = c + i * ldc
-        var s = fresh ? V() : load(ci)
-        var ar = a + i, br = b
-        for _ in 0..<rows {
-            s = s.addingProduct(V(repeating: ar[0]), load(br))
-            ar += lda
-            br += ldb
-        }
-        store(s, ci)
+        vectorChain(a + i, aStride: lda, b, ldb: ldb, depth: rows, fresh: fresh, c + i * ldc)
         i += 1
     }
 }

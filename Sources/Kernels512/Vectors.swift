@@ -9,6 +9,21 @@ typealias V = SIMD16<Float>
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
 }
 
+/// c[0 ..< 16] = (fresh ? 0 : c) + Σ_p a[p · aStride] · b[p · ldb ..< p · ldb + 16] over
+/// `depth` steps, one chain of fused multiply-adds in order: the kernels' rows of C after
+/// their last whole block.
+@inline(__always) func vectorChain(_ a: UnsafePointer<Float>, aStride: Int, _ b: UnsafePointer<Float>, ldb: Int,
+                                   depth: Int, fresh: Bool, _ c: UnsafeMutablePointer<Float>) {
+    var s = fresh ? V() : load(c)
+    var ar = a, br = b
+    for _ in 0..<depth {
+        s = s.addingProduct(V(repeating: ar[0]), load(br))
+        ar += aStride
+        br += ldb
+    }
+    store(s, c)
+}
+
 /// 64 columns of one row of C (or of B): four vectors.
 struct Row64 {
     var v0 = V(), v1 = V(), v2 = V(), v3 = V()

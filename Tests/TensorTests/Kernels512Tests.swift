@@ -20,12 +20,8 @@ struct Kernels512Tests {
             let a = randomValues((transposed ? k : m) * lda, seed: 1), b = randomValues(k * ldb, seed: 2)
             let aAt: (Int, Int) -> Float = transposed ? { a[$1 * lda + $0] } : { a[$0 * lda + $1] }
             SkinnyGEMMTests.expectMatchesReference(m: m, n: n, k: k, b: b, ldb: ldb, aAt: aAt) { accumulate, c, ldc in
-                if transposed {
-                    transposedProduct512(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: accumulate,
-                                         c: c, ldc: ldc)
-                } else {
-                    product512(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: accumulate, c: c, ldc: ldc)
-                }
+                Self.product(transposed, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: accumulate,
+                             c: c, ldc: ldc)
             }
         }
     }
@@ -43,17 +39,22 @@ struct Kernels512Tests {
                 let start = randomValues(m * n, seed: 5)
                 var direct = start
                 direct.withUnsafeMutableBufferPointer {
-                    if transposed {
-                        transposedProduct512(m: m, n: n, k: k, a: a, lda: m, b: b, ldb: n, accumulate: accumulate,
-                                             c: $0.baseAddress!, ldc: n)
-                    } else {
-                        product512(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, accumulate: accumulate,
-                                   c: $0.baseAddress!, ldc: n)
-                    }
+                    Self.product(transposed, m: m, n: n, k: k, a: a, lda: transposed ? m : k, b: b, ldb: n,
+                                 accumulate: accumulate, c: $0.baseAddress!, ldc: n)
                 }
                 SkinnyGEMMTests.expectSgemmGives(direct, from: start, transA: transposed, m: m, n: n, k: k, a: a, b: b,
                                                  accumulate: accumulate)
             }
+        }
+    }
+
+    /// `transposedProduct512` (A stored (K, M)) or `product512` (A stored (M, K)).
+    static func product(_ transposed: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                        b: UnsafePointer<Float>, ldb: Int, accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if transposed {
+            transposedProduct512(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: accumulate, c: c, ldc: ldc)
+        } else {
+            product512(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: accumulate, c: c, ldc: ldc)
         }
     }
 }

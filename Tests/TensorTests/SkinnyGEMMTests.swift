@@ -73,8 +73,9 @@ import Kernels512
     }
 
     /// `sgemm` hands weight-sized Aᵀ·B of up to `skinnyTransposedColumnLimit` columns to
-    /// `skinnyTransposedProduct` (16 to `transposedProduct512` on AVX-512; the same bits) and splits the columns of A over the threads
-    /// without changing a bit, whether a thread's share ends on a whole tile or not.
+    /// `skinnyTransposedProduct` (16 to `transposedProduct512` on AVX-512; the same bits) and
+    /// splits the columns of A over the threads without changing a bit, whether a thread's
+    /// share ends on a whole tile or not.
     @Test func sgemmRoutesTransposedSkinnyProducts() {
         let m = 700, k = 300
         let a = randomValues(k * m, seed: 8)
